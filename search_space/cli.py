@@ -1,0 +1,239 @@
+"""``nas-arch``: inspect, sample and export architectures.
+
+Examples::
+
+    nas-arch show efficientnetv2-s                  # per-stage params/MACs at 384 px
+    nas-arch show stem24-fused_r2_k3_s1_e1_c24-...-head1280-cls1000 --resolution 224 --json
+    nas-arch show runs/search/best.json --num-classes 10
+    nas-arch sample --space paper --n 5 --seed 0
+    nas-arch export efficientnetv2-s --format timm
+
+An architecture (``SPEC``) is a preset name, a JSON file or a canonical string (see
+``search_space.resolve``). Errors print one ``error: ...`` line to stderr and exit with 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import random
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from search_space.codec import encode, spec_hash, to_dict, to_json
+from search_space.cost import cost, count_params, stage_costs
+from search_space.errors import NasError, SpecError
+from search_space.export import timm_kwargs, to_timm
+from search_space.resolve import find_preset, resolve_arch
+from search_space.spaces import load_space, sample
+from search_space.spec import ArchSpec
+
+DEFAULT_RESOLUTION = 224
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``nas-arch``; returns the exit code (0 ok, 2 user error)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse already printed usage and the error
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        return args.run(args)
+    except NasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="nas-arch", description="Inspect, sample and export architecture specs."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    show = sub.add_parser("show", help="per-stage table of params and MACs")
+    show.add_argument("arch", metavar="SPEC", help="preset name, JSON file or canonical string")
+    show.add_argument("--resolution", type=int, default=None,
+                      help="input size in pixels (default: the preset's eval size, else 224)")
+    show.add_argument("--num-classes", type=int, default=None, help="replace the class count")
+    show.add_argument("--json", action="store_true", help="print one JSON object")
+    show.set_defaults(run=_show)
+
+    smp = sub.add_parser("sample", help="sample architectures from a search space")
+    smp.add_argument("--space", required=True, help="space name (paper, v2s) or TOML file")
+    smp.add_argument("--n", type=int, default=1, help="how many specs (default 1)")
+    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    smp.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
+    smp.add_argument("--json", action="store_true", help="JSON lines with arch, hash, params")
+    smp.set_defaults(run=_sample)
+
+    exp = sub.add_parser("export", help="export to timm arch_def or spec JSON")
+    exp.add_argument("arch", metavar="SPEC", help="preset name, JSON file or canonical string")
+    exp.add_argument("--format", choices=("timm", "json"), default="json",
+                     help="output format (default json)")
+    exp.add_argument("--num-classes", type=int, default=None, help="replace the class count")
+    exp.set_defaults(run=_export)
+    return parser
+
+
+def _resolve(ref: str, num_classes: int | None) -> ArchSpec:
+    spec = resolve_arch(ref)
+    if num_classes is not None:
+        _check_positive("--num-classes", num_classes)
+        spec = dataclasses.replace(spec, num_classes=num_classes)
+    return spec
+
+
+def _check_positive(flag: str, value: int) -> None:
+    if value < 1:
+        raise SpecError(f"{flag} {value} must be >= 1")
+
+
+# --------------------------------------------------------------------------- show
+
+
+def _show(args: argparse.Namespace) -> int:
+    spec = _resolve(args.arch, args.num_classes)
+    resolution = args.resolution
+    if resolution is None:
+        preset = find_preset(args.arch)
+        resolution = preset.eval_size if preset is not None else DEFAULT_RESOLUTION
+    _check_positive("--resolution", resolution)
+    report = describe(spec, resolution)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(format_table(report))
+    return 0
+
+
+def describe(spec: ArchSpec, resolution: int) -> dict[str, Any]:
+    """Everything ``show`` prints, as a JSON-able dict."""
+    total = cost(spec, resolution)
+    parts = stage_costs(spec, resolution)
+    rows: list[dict[str, Any]] = []
+    cin = spec.stem_channels
+    for part in parts:
+        if part.name == "stem":
+            row = {"block": "conv", "layers": 1, "kernel": 3, "expansion": None, "se_ratio": 0.0,
+                   "in_channels": 3, "out_channels": spec.stem_channels, "stride": 2}
+        elif part.name == "head":
+            row = {"block": "conv", "layers": 1, "kernel": 1, "expansion": None, "se_ratio": 0.0,
+                   "in_channels": cin, "out_channels": spec.head_channels, "stride": 1}
+        elif part.name == "classifier":
+            row = {"block": "linear", "layers": 1, "kernel": None, "expansion": None,
+                   "se_ratio": 0.0, "in_channels": spec.head_channels,
+                   "out_channels": spec.num_classes, "stride": None}
+        else:
+            stage = spec.stages[part.index - 1]
+            row = {"block": stage.block, "layers": stage.layers, "kernel": stage.kernel,
+                   "expansion": stage.expansion, "se_ratio": stage.se_ratio, "in_channels": cin,
+                   "out_channels": stage.out_channels, "stride": stage.stride}
+            cin = stage.out_channels
+        rows.append({"stage": part.name, **row, "out_size": part.resolution,
+                     "params": part.params, "macs": part.macs})
+    return {
+        "arch": encode(spec),
+        "hash": spec_hash(spec),
+        "params": total.params,
+        "macs": total.macs,
+        "resolution": resolution,
+        "activation_bytes": total.activation_bytes,
+        "num_classes": spec.num_classes,
+        "num_blocks": spec.num_blocks,
+        "stages": rows,
+        "spec": to_dict(spec),
+    }
+
+
+def format_table(report: dict[str, Any]) -> str:
+    """The human-readable form of :func:`describe`'s dict."""
+    header = ("stage", "block", "layers", "k", "e", "se", "channels", "stride", "out",
+              "params", "MACs")
+    lines = [header]
+    for r in report["stages"]:
+        lines.append((
+            r["stage"], r["block"], str(r["layers"]), _dash(r["kernel"]), _dash(r["expansion"]),
+            format(r["se_ratio"], "g") if r["se_ratio"] else "-",
+            f"{r['in_channels']}->{r['out_channels']}", _dash(r["stride"]), str(r["out_size"]),
+            f"{r['params']:,}", format_macs(r["macs"]),
+        ))
+    lines.append(("total", "", str(report["num_blocks"]), "", "", "", "", "", "",
+                  f"{report['params']:,}", format_macs(report["macs"])))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    left = {0, 1, 6}  # text columns; numbers are right-aligned
+    out = [
+        "  ".join(cell.ljust(w) if i in left else cell.rjust(w)
+                  for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+        for row in lines
+    ]
+    out.insert(1, "-" * len(out[0]))
+    out.insert(len(out) - 1, "-" * len(out[0]))
+    mib = report["activation_bytes"] / 2**20
+    out += [
+        "",
+        f"resolution   {report['resolution']}  ({report['num_classes']} classes)",
+        f"params       {report['params']:,}",
+        f"MACs         {format_macs(report['macs'])} ({report['macs']:,})",
+        f"activations  {mib:.1f} MiB per image (16-bit, kept for backward)",
+        f"arch         {report['arch']}",
+        f"hash         {report['hash']}",
+    ]
+    return "\n".join(out)
+
+
+def format_macs(macs: int) -> str:
+    """``8.366G`` from 1e9, ``717.600M`` from 1e6, ``1.280K`` below (three decimals)."""
+    if macs >= 10**9:
+        return f"{macs / 1e9:.3f}G"
+    if macs >= 10**6:
+        return f"{macs / 1e6:.3f}M"
+    return f"{macs / 1e3:.3f}K"
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
+
+
+# --------------------------------------------------------------------------- sample
+
+
+def _sample(args: argparse.Namespace) -> int:
+    _check_positive("--n", args.n)
+    _check_positive("--num-classes", args.num_classes)
+    space = load_space(args.space)
+    rng = random.Random(args.seed)
+    for _ in range(args.n):
+        spec = sample(space, rng, num_classes=args.num_classes)
+        if args.json:
+            line = json.dumps({"arch": encode(spec), "hash": spec_hash(spec),
+                               "params": count_params(spec)})
+        else:
+            line = encode(spec)
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- export
+
+
+def _export(args: argparse.Namespace) -> int:
+    spec = _resolve(args.arch, args.num_classes)
+    if args.format == "json":
+        print(to_json(spec))
+    else:
+        print(format_timm(spec))
+    return 0
+
+
+def format_timm(spec: ArchSpec) -> str:
+    """Python source assigning timm's ``arch_def`` and ``EfficientNet`` keyword arguments."""
+    rows: Sequence[list[str]] = to_timm(spec)
+    body = "\n".join(f"    {row!r}," for row in rows)
+    return (
+        f"# {encode(spec)}\n"
+        f"arch_def = [\n{body}\n]\n"
+        f"kwargs = {timm_kwargs(spec)!r}  # also act_layer=nn.SiLU, BatchNorm eps 1e-3"
+    )
