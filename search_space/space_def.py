@@ -81,8 +81,13 @@ class SearchSpace:
     stem_channels: int
     head_channels: int
     stages: tuple[StageChoices, ...]
+    reference: str | None = None
+    """The model that normalizes step time and parameters in a search (a preset name or an
+    architecture string); by convention the backbone the space was built around."""
 
     def __post_init__(self) -> None:
+        if self.reference is not None and not isinstance(self.reference, str):
+            raise SpaceError(f"reference {self.reference!r} must be a preset name or an architecture string")
         if isinstance(self.stages, list):
             object.__setattr__(self, "stages", tuple(self.stages))
         problem = space_problem(self)

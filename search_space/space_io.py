@@ -4,6 +4,7 @@ File schema (TOML shown; JSON uses the same keys)::
 
     name = "v2b0"                  # optional; defaults to the file name without suffix
     description = "..."            # optional
+    reference = "efficientnetv2-b0"  # optional; model that normalizes rewards in a search
     stem_channels = 32
     head_channels = 1280
 
@@ -53,7 +54,7 @@ from search_space.space_def import (
 SHIPPED_SPACES: tuple[str, ...] = ("paper", "v2s", "v2b0")
 """Names ``load_space`` accepts without a path (files in ``search_space/spaces/``)."""
 
-_TOP_KEYS = ("name", "description", "stem_channels", "head_channels", "defaults", "stages")
+_TOP_KEYS = ("name", "description", "reference", "stem_channels", "head_channels", "defaults", "stages")
 _CHOICE_KEYS = ("blocks", "kernels", "expansions", "se_fused", "se_mbconv")
 _STAGE_KEYS = ("out_channels", "stride", "layers", *_CHOICE_KEYS, "optional")
 _BUILTIN = {"blocks": DEFAULT_BLOCKS, "kernels": DEFAULT_KERNELS,
@@ -114,6 +115,7 @@ def space_to_dict(space: SearchSpace) -> dict[str, Any]:
     return {
         "name": space.name,
         "description": space.description,
+        "reference": space.reference,
         "stem_channels": space.stem_channels,
         "head_channels": space.head_channels,
         "stages": [
@@ -147,7 +149,7 @@ def space_from_dict(
         return SearchSpace(
             name=obj.get("name", default_name), description=obj.get("description", ""),
             stem_channels=obj["stem_channels"], head_channels=obj["head_channels"],
-            stages=built,
+            stages=built, reference=obj.get("reference"),
         )
     except SpaceError as err:
         raise SpaceError(f"{where}: {err}") from None

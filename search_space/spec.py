@@ -8,7 +8,8 @@ Block semantics follow the official EfficientNetV2 code:
 
 * ``fused`` (Fused-MBConv): expansion 1 is a single k x k conv in->out (BN, SiLU), with no
   1x1 projection; expansion e > 1 is a k x k conv in->in*e (BN, SiLU), optional SE, and a
-  1x1 projection (BN, no activation).
+  1x1 projection (BN, no activation). SE on a fused e1 block gates the block input before
+  its single conv (as the official ``FusedMBConvBlock`` does); no official model uses it.
 * ``mbconv`` (MBConv): a 1x1 expand conv in->in*e (absent when e == 1), a k x k depthwise
   conv, optional SE, and a 1x1 projection (BN, no activation).
 * SE reduces to ``max(1, int(in * se_ratio))`` channels, from the block *input* channels.
