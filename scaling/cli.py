@@ -1,0 +1,163 @@
+"""``nas-scale``: derive bigger models from a searched base, the EfficientNetV2 way.
+
+Examples::
+
+    nas-scale --base efficientnetv2-s --target L
+    nas-scale --base runs/search1 --rank 2 --target M,L,XL --out scaled.json
+    nas-scale --base best.json --params 80M --recipe released
+    nas-scale --base efficientnetv2-s --target XL --max-size 512 --verify --verify-batch 2
+
+``--base`` is a preset name, a spec/result JSON file (optionally with ``train_size`` /
+``eval_size``), a canonical architecture string, or a search leaderboard (a run folder or a
+``.parquet`` file; the ``--rank``-th best ``ok`` row by reward). The table is always printed;
+the JSON report (schema in ``scaling.output``) goes to ``--out``, by default
+``runs/scale/<base hash>_<targets>.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from scaling.base import load_base
+from scaling.derive import ScaleRequest, derive
+from scaling.errors import ScalingError
+from scaling.output import ModelRecord, ScaleReport, write_scaled
+from scaling.recipe import SOURCES
+from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
+from scaling.table import format_table
+from search_space.errors import NasError
+
+_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+_COUNT_RE = re.compile(r"([0-9][0-9_,]*(?:\.[0-9]+)?)([KMG]?)")
+
+
+def parse_count(text: str, what: str = "count") -> int:
+    """``'80M' -> 80_000_000``, ``'1.5G'``, ``'30000'``; suffixes K, M, G (case-insensitive)."""
+    match = _COUNT_RE.fullmatch(text.strip().upper())
+    if not match:
+        raise ScalingError(f"{what} {text!r}: expected an integer with an optional K/M/G suffix "
+                           "(e.g. 80M, 30G, 5000000)")
+    digits, suffix = match.groups()
+    try:
+        value = Decimal(digits.replace("_", "").replace(",", "")) * _SUFFIXES[suffix]
+    except InvalidOperation:
+        raise ScalingError(f"{what} {text!r}: not a number") from None
+    if value != value.to_integral_value() or value < 1:
+        raise ScalingError(f"{what} {text!r} must be a whole number >= 1")
+    return int(value)
+
+
+def parse_targets(values: list[str] | None) -> tuple[str, ...]:
+    """``['M', 'L,XL'] -> ('M', 'L', 'XL')``; unknown names raise ``ScalingError``."""
+    out: list[str] = []
+    for value in values or []:
+        for part in value.split(","):
+            name = part.strip().upper()
+            if not name:
+                continue
+            if name not in TARGET_PHI:
+                raise ScalingError(f"unknown target {part.strip()!r}; expected one of "
+                                   f"{list(TARGET_PHI)}")
+            if name not in out:
+                out.append(name)
+    return tuple(out)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="nas-scale",
+        description="Derive bigger models from a searched base (EfficientNetV2 scaling) and "
+                    "their progressive-learning recipes.")
+    p.add_argument("--base", required=True,
+                   help="preset, spec/result JSON file, arch string, or leaderboard "
+                        "(run folder or .parquet)")
+    p.add_argument("--target", action="append",
+                   help=f"{', '.join(TARGET_PHI)}; repeat or comma-separate (M,L,XL)")
+    p.add_argument("--params", help="parameter budget, e.g. 80M (largest scaling that fits)")
+    p.add_argument("--macs", help="MACs budget at the eval size, e.g. 30G")
+    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+                   help="cap on the eval image size (default %(default)s)")
+    p.add_argument("--base-size", type=int,
+                   help="eval size of the base (default: the preset's or the file's, else 384)")
+    p.add_argument("--rank", type=int, default=1,
+                   help="which leaderboard row: K-th best ok row by reward (default 1)")
+    p.add_argument("--recipe", choices=SOURCES, default="paper",
+                   help="progressive-learning values: paper (Table 6) or released (code)")
+    p.add_argument("--epochs", type=int, default=350, help="total epochs (default 350)")
+    p.add_argument("--out", help="JSON report path (default runs/scale/<hash>_<targets>.json)")
+    p.add_argument("--verify", action="store_true",
+                   help="time one training step of each target at its train size")
+    p.add_argument("--hardware", default="auto", help="hardware profile for --verify")
+    p.add_argument("--verify-batch", type=int,
+                   help="batch for --verify (default: the hardware profile's timing batch)")
+    p.add_argument("--verify-budget", type=float, default=10.0,
+                   help="seconds per timed target for --verify (default 10)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.params is not None and args.macs is not None:
+            raise ScalingError("give one budget, --params or --macs, not both")
+        request = ScaleRequest(
+            targets=parse_targets(args.target),
+            params=None if args.params is None else parse_count(args.params, "--params"),
+            macs=None if args.macs is None else parse_count(args.macs, "--macs"),
+            max_size=args.max_size, recipe=args.recipe, epochs=args.epochs,
+            base_eval_size=args.base_size,
+        )
+        base = load_base(args.base, args.rank)
+        report = derive(base, request)
+        if args.verify:
+            report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
+        out = Path(args.out) if args.out else default_out(report)
+        print(format_table(report))
+        write_scaled(report, out)
+    except NasError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot write the report: {exc}", file=sys.stderr)
+        return 2
+    print(f"\nwrote {out}")
+    return 0
+
+
+def default_out(report: ScaleReport) -> Path:
+    names = "-".join(_slug(t.name) for t in report.targets)
+    return Path("runs") / "scale" / f"{report.base.hash}_{names}.json"
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "", name.replace("<=", "-"))
+
+
+def _verify(report: ScaleReport, hardware: str, batch: int | None,
+            budget_s: float) -> ScaleReport:
+    # torch is imported only when a measurement is asked for.
+    from proxy_train.hardware import resolve_hardware
+    from proxy_train.timing import time_training_step
+
+    target = resolve_hardware(hardware)
+    records: list[ModelRecord] = []
+    for t in report.targets:
+        timing = time_training_step(
+            t.spec, target=target, resolution=t.train_size, batch_size=batch,
+            num_classes=None, dropout=t.recipe.dropout[1], time_budget_s=budget_s,
+            min_steps=3,
+        )
+        result: dict[str, Any] = dict(timing.to_dict())
+        result["peak_memory_bytes"] = timing.peak_memory_bytes
+        records.append(replace(t, verify=result))
+    return replace(report, targets=tuple(records))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
