@@ -1,0 +1,306 @@
+"""The leaderboard of a run: one Parquet file, ``<run_dir>/leaderboard.parquet``.
+
+Every change rewrites the whole file atomically: the new table goes to a temporary file in
+the same folder, is flushed and fsynced, and replaces the old file with ``os.replace``. A
+reader (pandas, DuckDB, Polars, another process) therefore sees either the old or the new
+table, never a half-written one, and a crash mid-write leaves the old file intact. The rows
+are kept in memory after the first read, so an append costs one write. A run of a thousand
+candidates rewrites a few hundred kilobytes per append, which is negligible next to a
+proxy-training run.
+
+The Parquet key-value metadata records ``effnas.schema_version`` and ``effnas.settings`` (the
+run settings as JSON). A file that is not Parquet, or that was written with another schema
+version, raises :class:`LeaderboardError` and is never overwritten.
+
+This module (with ``results.schema``) is the only one that touches pyarrow and Parquet.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping
+from contextlib import suppress
+from pathlib import Path
+from typing import IO, Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from results.errors import LeaderboardError
+from results.pareto import pareto_mask
+from search_space.codec import decode, encode, from_dict
+from search_space.errors import SpecError
+
+from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, empty_table, validate_row
+
+LEADERBOARD_FILE = "leaderboard.parquet"
+BEST_FILE = "best.json"
+BEST_SCHEMA_VERSION = 1
+META_SCHEMA_VERSION = "effnas.schema_version"
+META_SETTINGS = "effnas.settings"
+_HINT = "move it away or choose another --out"
+
+
+class Leaderboard:
+    """The rows of one run, backed by ``<run_dir>/leaderboard.parquet``.
+
+    ``settings`` (JSON-able) is stored in the file metadata on every write; when omitted,
+    the settings already in the file are kept. Nothing is read or written until first use.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike[str],
+                 settings: Mapping[str, Any] | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.path = self.run_dir / LEADERBOARD_FILE
+        self._rows: list[dict[str, Any]] | None = None
+        self._settings: dict[str, Any] | None = dict(settings) if settings is not None else None
+
+    # ------------------------------------------------------------------ reading
+
+    def _load(self) -> list[dict[str, Any]]:
+        if self._rows is None:
+            if self.path.exists():
+                table, file_settings = read_table(self.path)
+                self._rows = table.to_pylist()
+                if self._settings is None:
+                    self._settings = file_settings
+            else:
+                self._rows = []
+        return self._rows
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        """The run settings stored in (or to be written to) the file metadata."""
+        self._load()
+        return dict(self._settings or {})
+
+    def rows(self) -> list[dict[str, Any]]:
+        """Every row as a validated dict (Python values, UTC datetimes), in order."""
+        return [dict(r) for r in self._load()]
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def read(self) -> pd.DataFrame:
+        """The leaderboard as a DataFrame (every column, even when there are no rows).
+        Integer columns use pandas' nullable ``Int64``."""
+        return to_pandas(self._table(self._load()))
+
+    def finished_hashes(self) -> set[str]:
+        """``arch_hash`` of every recorded candidate, whatever its status."""
+        return {r["arch_hash"] for r in self._load()}
+
+    def best(self, n: int = 1) -> pd.DataFrame:
+        """The ``n`` ok rows with the highest reward (ties: earlier trial first)."""
+        df = self.read()
+        ok = df[(df["status"] == "ok") & df["reward"].notna()]
+        return ok.sort_values(["reward", "trial_id"], ascending=[False, True],
+                              kind="stable").head(n).reset_index(drop=True)
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, row: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``row``, add it and rewrite the file; returns the stored row."""
+        return self.extend([row])[0]
+
+    def extend(self, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Validate and add several rows with one write; returns the stored rows."""
+        new = [validate_row(r) for r in rows]
+        current = self._load()
+        self._write(current + new)
+        current.extend(new)
+        return [dict(r) for r in new]
+
+    def set_settings(self, settings: Mapping[str, Any]) -> None:
+        """Replace the run settings kept in the file metadata (written now if the file exists)."""
+        rows = self._load()
+        self._settings = dict(settings)
+        if self.path.exists():
+            self._write(rows)
+
+    def mark_pareto(self) -> int:
+        """Recompute the ``pareto`` column over ok rows (accuracy max, step time min, params
+        min), rewrite the file if it changed, and return the size of the front."""
+        rows = self._load()
+        ok = [i for i, r in enumerate(rows) if r["status"] == "ok"]
+        nan = float("nan")
+
+        def value(r: dict[str, Any], key: str) -> float:
+            return nan if r[key] is None else float(r[key])
+
+        mask = pareto_mask([value(rows[i], "accuracy") for i in ok],
+                           [value(rows[i], "step_time_ms") for i in ok],
+                           [value(rows[i], "params") for i in ok])
+        front = {i for i, on in zip(ok, mask) if on}
+        updated = [{**r, "pareto": i in front} for i, r in enumerate(rows)]
+        if updated != rows:
+            self._write(updated)
+            rows[:] = updated
+        return len(front)
+
+    def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
+        metadata = {META_SCHEMA_VERSION: str(SCHEMA_VERSION),
+                    META_SETTINGS: json.dumps(self._settings or {}, sort_keys=True, default=str)}
+        return pa.Table.from_pylist(rows, schema=arrow_schema(metadata))
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        table = self._table(rows)
+        try:
+            atomic_write(self.path, lambda fh: _write_table(table, fh))
+        except OSError as exc:
+            raise LeaderboardError(f"could not write {self.path}: {exc}") from None
+
+
+def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any]]:
+    """Read and check a leaderboard file; returns the table and its stored settings."""
+    path = Path(path)
+    try:
+        # One open file: a path read stats and reopens, which can race with a replace.
+        with open(path, "rb") as fh:
+            table = pq.read_table(fh)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise LeaderboardError(f"{path} is not a readable Parquet file: {exc}; {_HINT}") from None
+    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    version = meta.get(META_SCHEMA_VERSION)
+    if version != str(SCHEMA_VERSION):
+        raise LeaderboardError(f"{path} has leaderboard schema version {version!r}; this version "
+                               f"reads {SCHEMA_VERSION}; {_HINT}")
+    if tuple(table.column_names) != COLUMN_NAMES:
+        raise LeaderboardError(f"{path} does not have the leaderboard columns of schema version "
+                               f"{SCHEMA_VERSION}; {_HINT}")
+    try:
+        table = table.cast(arrow_schema(table.schema.metadata))
+        settings = json.loads(meta.get(META_SETTINGS, "{}"))
+    except (pa.ArrowException, ValueError) as exc:
+        raise LeaderboardError(f"{path} is not a readable leaderboard: {exc}; {_HINT}") from None
+    return table, settings
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow table to DataFrame with nullable integers (a missing epoch stays an int column)."""
+    mapping = {pa.int64(): pd.Int64Dtype()}
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+def empty_frame() -> pd.DataFrame:
+    """An empty DataFrame with every leaderboard column."""
+    return to_pandas(empty_table())
+
+
+def _write_table(table: pa.Table, fh: IO[bytes]) -> None:
+    pq.write_table(table, fh)
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(fh)`` on a temporary file next to ``path``, fsync it, then replace
+    ``path`` with it. On any error the temporary file is removed and ``path`` is untouched."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make the result private to this user
+        with os.fdopen(fd, "wb") as fh:
+            write(fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with suppress(OSError):
+            os.unlink(tmp)
+        raise
+    # Make the rename itself durable.
+    with suppress(OSError):
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# ---------------------------------------------------------------------- best.json
+
+_METRICS = ("accuracy", "reward", "step_time_ms", "step_time_spread", "step_time_steps",
+            "step_time_norm", "params", "params_norm", "macs")
+_PROVENANCE = ("run_id", "trial_id", "number", "strategy", "seed", "epochs", "proxy_resolution",
+               "timing_resolution", "timing_batch", "hardware", "device_name", "precision",
+               "torch_version", "started_at", "finished_at", "wall_time_s")
+_BEST_KEYS = ("schema_version", "arch", "arch_hash", "spec", "metrics", "recipe", "provenance")
+
+
+def write_best_json(run_dir: str | os.PathLike[str], row: Mapping[str, Any],
+                    recipe: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
+    """Write ``<run_dir>/best.json`` atomically from an ok leaderboard row.
+
+    The document has ``schema_version``, ``arch`` (canonical string), ``arch_hash``, ``spec``
+    (``codec.to_dict``), ``metrics``, ``recipe`` and ``provenance`` (the row's provenance
+    columns plus ``details`` from ``provenance_json``); the keys of ``extra`` are added at the
+    top level and may not shadow those. ``row`` may be a dict or a pandas Series (e.g.
+    ``leaderboard.best().iloc[0]``). ``search_space.resolve.resolve_arch`` accepts the file.
+    """
+    stored = validate_row(dict(row))
+    if stored["status"] != "ok":
+        raise LeaderboardError(f"best.json needs an ok row; trial {stored['trial_id']} has "
+                               f"status {stored['status']!r}")
+    extra = dict(extra or {})
+    clash = sorted(set(extra) & set(_BEST_KEYS))
+    if clash:
+        raise LeaderboardError(f"extra key {clash[0]!r} clashes with a best.json field "
+                               f"{_BEST_KEYS}")
+    provenance: dict[str, Any] = {k: _json_value(stored[k]) for k in _PROVENANCE}
+    provenance["details"] = json.loads(stored["provenance_json"] or "{}")
+    doc = {
+        "schema_version": BEST_SCHEMA_VERSION,
+        "arch": stored["arch"],
+        "arch_hash": stored["arch_hash"],
+        "spec": json.loads(stored["spec_json"]),
+        "metrics": {k: stored[k] for k in _METRICS},
+        "recipe": dict(recipe),
+        "provenance": provenance,
+        **extra,
+    }
+    try:
+        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise LeaderboardError(f"best.json: not JSON-serialisable: {exc}") from None
+    path = Path(run_dir) / BEST_FILE
+    try:
+        atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
+    except OSError as exc:
+        raise LeaderboardError(f"could not write {path}: {exc}") from None
+    return path
+
+
+def read_best_json(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read and check a ``best.json`` (or the one inside a run folder)."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / BEST_FILE
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise LeaderboardError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise LeaderboardError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(doc, dict):
+        raise LeaderboardError(f"{path}: expected a JSON object")
+    missing = [k for k in _BEST_KEYS if k not in doc]
+    if missing:
+        raise LeaderboardError(f"{path}: missing field {missing[0]!r}")
+    if doc["schema_version"] != BEST_SCHEMA_VERSION:
+        raise LeaderboardError(f"{path}: schema_version {doc['schema_version']!r} not supported; "
+                               f"expected {BEST_SCHEMA_VERSION}")
+    try:
+        spec = from_dict(doc["spec"])
+        if decode(doc["arch"]) != spec:
+            raise LeaderboardError(f"{path}: 'arch' {doc['arch']!r} and 'spec' "
+                                   f"({encode(spec)!r}) disagree")
+    except SpecError as exc:
+        raise LeaderboardError(f"{path}: {exc}") from None
+    return doc
+
+
+def _json_value(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, dt.datetime) else value

@@ -1,0 +1,133 @@
+"""A run's summary table and plots, from a leaderboard DataFrame.
+
+Plots are drawn with matplotlib's object API on an Agg canvas (no pyplot, no global backend
+switch), so they work headless and do not disturb an interactive session.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from results.pareto import pareto_mask
+from results.schema import STATUSES
+
+REWARD_PLOT = "reward.png"
+PARETO_PLOT = "pareto.png"
+
+
+def _floats(series: pd.Series) -> np.ndarray:
+    return pd.to_numeric(series, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+
+
+def _ok(df: pd.DataFrame) -> pd.DataFrame:
+    return df[(df["status"] == "ok") & df["reward"].notna()]
+
+
+def status_counts(df: pd.DataFrame) -> str:
+    """``N candidates: a ok, b failed, c stopped``."""
+    counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
+    parts = [f"{int(counts.get(s, 0))} {s}" for s in STATUSES]
+    extra = [f"{int(n)} {s}" for s, n in counts.items() if s not in STATUSES]
+    return f"{len(df)} candidates: " + ", ".join(parts + extra)
+
+
+def summary_table(df: pd.DataFrame, top: int = 10) -> str:
+    """Plain-text table of the ``top`` ok candidates by reward, then a status-count line."""
+    ok = _ok(df).sort_values(["reward", "trial_id"], ascending=[False, True],
+                             kind="stable").head(top)
+    header = ("rank", "reward", "accuracy", "step ms", "params M", "MACs G", "arch hash")
+    lines = [header]
+
+    def fmt(value: object, spec: str, scale: float = 1.0) -> str:
+        if value is None or pd.isna(value):
+            return "-"
+        return format(float(value) / scale, spec)
+
+    for rank, (_, r) in enumerate(ok.iterrows(), start=1):
+        lines.append((str(rank), fmt(r["reward"], ".4f"), fmt(r["accuracy"], ".4f"),
+                      fmt(r["step_time_ms"], ".2f"), fmt(r["params"], ".2f", 1e6),
+                      fmt(r["macs"], ".3f", 1e9), str(r["arch_hash"])))
+    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
+    text = ["  ".join(cell.rjust(w) if i < 6 else cell.ljust(w)
+                      for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
+            for row in lines]
+    if len(lines) == 1:
+        text.append("(no successful candidates)")
+    text.append(status_counts(df))
+    return "\n".join(text)
+
+
+def plot_run(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
+    """Save ``reward.png`` (reward per trial with the best-so-far line) and ``pareto.png``
+    (accuracy vs step time, colour = params, Pareto front highlighted) into ``out_dir``.
+    Works with failed rows and with no ok rows at all (the plot then says so)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    return [_reward_plot(df, out / REWARD_PLOT), _pareto_plot(df, out / PARETO_PLOT)]
+
+
+def _save(fig: Figure, path: Path) -> Path:
+    FigureCanvasAgg(fig)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    return path
+
+
+def _no_data(ax: Axes, text: str) -> None:
+    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
+
+
+def _reward_plot(df: pd.DataFrame, path: Path) -> Path:
+    fig = Figure(figsize=(7, 4))
+    ax = fig.add_subplot()
+    order = df.sort_values("trial_id", kind="stable")
+    ok = _ok(order)
+    failed = order[order["status"] != "ok"]
+    if len(ok):
+        x, y = _floats(ok["trial_id"]), _floats(ok["reward"])
+        ax.scatter(x, y, s=14, alpha=0.6, label="ok")
+        ax.step(x, np.maximum.accumulate(y), where="post", color="C3", label="best so far")
+    else:
+        _no_data(ax, "no successful candidates")
+    if len(failed):
+        ax.plot(_floats(failed["trial_id"]), [ax.get_ylim()[0]] * len(failed), "x",
+                color="0.5", label="failed / stopped")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("trial")
+    ax.set_ylabel("reward  A·S^w·P^v")
+    ax.set_title(status_counts(df))
+    if len(ok) or len(failed):
+        ax.legend(loc="lower right", fontsize=8)
+    return _save(fig, path)
+
+
+def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.add_subplot()
+    ok = df[(df["status"] == "ok") & df["accuracy"].notna() & df["step_time_ms"].notna()]
+    if len(ok):
+        acc, ms, params = (_floats(ok[c]) for c in ("accuracy", "step_time_ms", "params"))
+        points = ax.scatter(ms, acc, c=params / 1e6, cmap="viridis", s=18)
+        fig.colorbar(points, ax=ax, label="params (M)")
+        front = np.array(pareto_mask(acc, ms, params), dtype=bool)
+        ax.plot(ms[front], acc[front], "o", mfc="none", color="C3", ms=9,
+                label="Pareto front (accuracy, step time, params)")
+        # The 2-D front of this view: best accuracy reachable at each step time.
+        flat = np.array(pareto_mask(acc, ms, np.zeros_like(ms)), dtype=bool)
+        order = np.argsort(ms[flat])
+        ax.step(ms[flat][order], acc[flat][order], where="post", color="C3", lw=1, ls="--",
+                label="front of accuracy vs step time")
+        ax.legend(loc="lower right", fontsize=8)
+    else:
+        _no_data(ax, "no successful candidates")
+    ax.set_xlabel("training step time (ms)")
+    ax.set_ylabel("proxy accuracy")
+    ax.set_title("accuracy vs step time")
+    return _save(fig, path)
