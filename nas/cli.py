@@ -1,0 +1,114 @@
+"""``nas-search``: training-aware architecture search on Ray Tune (or inline).
+
+Parse the arguments, build a :class:`SearchConfig`, run :func:`run_search`, print a summary.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import NoReturn
+
+from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig
+from search_space.errors import NasError
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:  # one line, no usage dump
+        self.exit(2, f"error: {message} (see nas-search --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="nas-search", description="Training-aware neural architecture search.")
+    p.add_argument("--budget", type=int, required=True, help="number of candidates to finish")
+    p.add_argument("--hardware", required=True, help="target hardware: auto, cpu, v100, a100, h100, h200, l4, t4, a10g")
+    p.add_argument("--space", default="v2b0", help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
+    p.add_argument("--data", default="synthetic", help="data: synthetic, folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH")
+    p.add_argument("--strategy", default="random", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--epochs", type=int, help="proxy-training epochs (default: recipe's)")
+    p.add_argument("--proxy-resolution", type=int, help="proxy-training image size (default: half the data's)")
+    p.add_argument("--timing-resolution", type=int, help="image size of the step timing (default: the data's)")
+    p.add_argument("--timing-batch", type=int, help="batch of the step timing (default: the hardware's)")
+    p.add_argument("--timing-steps", type=int, default=20, help="fewest timed steps per candidate")
+    p.add_argument("--timing-budget", type=float, default=10.0, help="seconds of timing per candidate, once the fewest steps are done")
+    p.add_argument("--reference", help="model that normalizes step time and params (default: the space's)")
+    p.add_argument("--workers", type=int, default=1, help="candidates evaluated at once")
+    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: Ray in this process)")
+    p.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
+    p.add_argument("--early-stop", default="none", help=f"one of {', '.join(EARLY_STOP)}")
+    p.add_argument("--cpus-per-trial", type=float)
+    p.add_argument("--gpus-per-trial", type=float)
+    p.add_argument("--retries", type=int, default=1, help="retries of a trial whose worker dies")
+    p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
+    p.add_argument("--max-macs", type=int, help="skip candidates with more MACs at the timing resolution")
+    p.add_argument("--reward-w", type=float, default=-0.07, help="exponent of normalized step time")
+    p.add_argument("--reward-v", type=float, default=-0.05, help="exponent of normalized parameters")
+    p.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run continues")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> SearchConfig:
+    out = args.out or str(Path("runs") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    return SearchConfig(
+        budget=args.budget,
+        hardware=args.hardware.lower(),
+        out=out,
+        space=args.space,
+        data=args.data,
+        strategy=args.strategy,
+        epochs=args.epochs,
+        proxy_resolution=args.proxy_resolution,
+        workers=args.workers,
+        address=args.address,
+        executor=args.executor,
+        seed=args.seed,
+        reward_w=args.reward_w,
+        reward_v=args.reward_v,
+        reference=args.reference,
+        timing_batch=args.timing_batch,
+        timing_resolution=args.timing_resolution,
+        timing_steps=args.timing_steps,
+        timing_budget=args.timing_budget,
+        max_params=args.max_params,
+        max_macs=args.max_macs,
+        cpus_per_trial=args.cpus_per_trial,
+        gpus_per_trial=args.gpus_per_trial,
+        retries=args.retries,
+        early_stop=args.early_stop,
+        progress=not args.no_progress,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        config = config_from_args(args)
+        from nas.search import run_search  # heavy imports only once the arguments are sound
+
+        summary, plots = run_search(config)
+    except NasError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished candidates are saved; run again with --out {args.out or 'the same run directory'} to continue", file=sys.stderr)
+        return 130
+    from results.report import summary_table
+    from results.leaderboard import Leaderboard
+
+    print(summary_table(Leaderboard(summary.run_dir).read()))
+    print(f"\n{summary.finished} candidates ({summary.ok} ok, {summary.failed} failed) in {summary.wall_time_s:.0f} s")
+    print(f"run directory: {summary.run_dir}")
+    print(f"leaderboard:   {summary.run_dir / 'leaderboard.parquet'}")
+    if summary.best is not None:
+        print(f"best:          {summary.run_dir / 'best.json'}")
+    for plot in plots:
+        print(f"plot:          {plot}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,204 @@
+"""The search loop's owner: asks the strategy, hands jobs to an executor, records results.
+
+The driver is executor-agnostic: an executor only calls :meth:`SearchRun.next_job` to get
+work and :meth:`SearchRun.complete` with the row :func:`nas.trial.evaluate` produced. Every
+finished candidate is written to the leaderboard at once (atomically), so a run killed at any
+moment loses at most the candidates in flight; re-running with the same ``--out`` replays the
+leaderboard into the strategy and continues up to exactly ``--budget`` finished candidates.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import math
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from nas.config import SearchConfig, check_same_run, read_run_file, write_run_file
+from nas.progress import Progress
+from nas.setup import TimeReference, build_setup
+from nas.strategies import Observation, Proposal, make_strategy, replay
+from nas.trial import Job, TrialContext, base_row
+from results.leaderboard import Leaderboard, write_best_json
+from search_space.codec import decode, encode, spec_hash
+from search_space.errors import ConstraintError, NasError
+from search_space.spaces import check_constraints
+
+MAX_REJECTED = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    run_dir: Path
+    finished: int
+    ok: int
+    failed: int
+    best: dict[str, Any] | None
+    wall_time_s: float
+
+
+def job_seed(run_seed: int, number: int) -> int:
+    """A per-candidate seed that differs between candidates and between runs."""
+    digest = hashlib.sha256(f"{run_seed}:{number}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+class SearchRun:
+    """State of one run: settings, leaderboard, strategy, and the jobs in flight."""
+
+    def __init__(self, config: SearchConfig, time_reference: TimeReference) -> None:
+        self.config = config
+        self.run_dir = Path(config.out)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        stored = read_run_file(self.run_dir)
+        if stored is not None:
+            check_same_run(config, stored, self.run_dir)
+        self.leaderboard = Leaderboard(self.run_dir)
+        rows = self.leaderboard.read()  # fails early on a corrupt leaderboard
+        self.setup = build_setup(config, stored, time_reference)
+        self.context: TrialContext = self.setup.context
+        self.run_id: str = (stored or {}).get("run_id") or _new_run_id()
+        write_run_file(self.run_dir, self._run_record())
+        self.strategy = make_strategy(
+            config.strategy, self.setup.space, seed=config.seed, num_classes=self.setup.num_classes
+        )
+        self.finished_hashes: set[str] = set()
+        self.next_number = 0
+        self.ok = 0
+        self.failed = 0
+        self.best: dict[str, Any] | None = None
+        self._replay(rows)
+        self.in_flight: dict[int, Proposal] = {}
+        self._started = time.perf_counter()
+        self.progress = Progress(config.budget, initial=self.finished, enabled=config.progress)
+        self.progress.update(self.ok, self.failed, self._best_reward())
+
+    # -- bookkeeping ---------------------------------------------------------------------
+
+    @property
+    def finished(self) -> int:
+        return self.ok + self.failed
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.config.budget - self.finished - len(self.in_flight))
+
+    def _run_record(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "config": self.config.to_dict(),
+            **self.setup.record(),
+        }
+
+    def _replay(self, rows: Any) -> None:
+        history = []
+        for row in rows.sort_values("number").to_dict("records") if len(rows) else []:
+            spec = decode(row["arch"])
+            history.append((spec, _observation(row)))
+            self.finished_hashes.add(row["arch_hash"])
+            self.next_number = max(self.next_number, int(row["number"]) + 1)
+            self._count(row)
+        replay(self.strategy, history)
+
+    def _count(self, row: dict[str, Any]) -> None:
+        if row["status"] == "failed":
+            self.failed += 1
+            return
+        self.ok += 1
+        reward = row.get("reward")
+        if row["status"] != "ok" or reward is None or math.isnan(reward):
+            return  # early-stopped candidates keep their partial reward but never win
+        if self.best is None or reward > self.best["reward"]:
+            self.best = row
+
+    def _best_reward(self) -> float | None:
+        return None if self.best is None else float(self.best["reward"])
+
+    # -- the executor's interface --------------------------------------------------------
+
+    def next_job(self) -> Job | None:
+        """The next candidate to evaluate, or ``None`` once the budget is handed out."""
+        if self.remaining <= 0:
+            return None
+        for _ in range(MAX_REJECTED):
+            proposal = self.strategy.ask()
+            try:
+                check_constraints(
+                    proposal.spec,
+                    max_params=self.config.max_params,
+                    max_macs=self.config.max_macs,
+                    resolution=self.context.timing_resolution,
+                )
+            except ConstraintError:
+                # Constraints are checked before anything trains; the strategy learns the
+                # proposal was unusable, and it does not count against the budget.
+                self.strategy.tell(proposal, Observation(status="failed", reward=None, objectives=None))
+                continue
+            if spec_hash(proposal.spec) in self.finished_hashes:
+                self.strategy.tell(proposal, Observation(status="failed", reward=None, objectives=None))
+                continue
+            number = self.next_number
+            self.next_number += 1
+            self.in_flight[number] = proposal
+            return Job(number=number, arch=encode(proposal.spec), seed=job_seed(self.config.seed, number))
+        raise NasError(
+            f"{MAX_REJECTED} proposals in a row broke the constraints (max params "
+            f"{self.config.max_params}, max MACs {self.config.max_macs}); loosen them or change the space"
+        )
+
+    def failed_row(self, job: Job, reason: str) -> dict[str, Any]:
+        """The row of a candidate whose worker died (no result came back)."""
+        row = base_row(job, self.context)
+        row.update(status="failed", failure_reason=reason, finished_at=row["started_at"])
+        return row
+
+    def complete(self, job: Job, row: dict[str, Any]) -> None:
+        """Record a finished candidate: leaderboard, strategy, best.json, progress."""
+        proposal = self.in_flight.pop(job.number)
+        row = dict(row, run_id=self.run_id, trial_id=self.finished, strategy=self.config.strategy)
+        self.leaderboard.append(row)
+        self.finished_hashes.add(row["arch_hash"])
+        previous_best = self.best
+        self._count(row)
+        self.strategy.tell(proposal, _observation(row))
+        if self.best is not previous_best:
+            write_best_json(
+                self.run_dir,
+                self.best,
+                recipe=dataclasses.asdict(self.context.recipe),
+                extra={"run_id": self.run_id, "reference": self.setup.reference_record()},
+            )
+        self.progress.update(self.ok, self.failed, self._best_reward())
+
+    def close(self) -> RunSummary:
+        self.progress.close()
+        self.leaderboard.mark_pareto()
+        return RunSummary(
+            run_dir=self.run_dir,
+            finished=self.finished,
+            ok=self.ok,
+            failed=self.failed,
+            best=self.best,
+            wall_time_s=time.perf_counter() - self._started,
+        )
+
+
+def _observation(row: dict[str, Any]) -> Observation:
+    if row["status"] == "failed" or row.get("reward") is None:
+        return Observation(status="failed", reward=None, objectives=None)
+    return Observation(
+        status="ok",
+        reward=float(row["reward"]),
+        objectives=(float(row["accuracy"]), float(row["step_time_ms"]), float(row["params"])),
+    )
+
+
+def _new_run_id() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+__all__ = ["SearchRun", "RunSummary", "job_seed"]

@@ -1,0 +1,26 @@
+"""Run candidates one after another in this process, without Ray (debugging, profiling).
+
+Below the trial boundary it runs exactly the code the Ray executor runs: :func:`evaluate`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nas.driver import SearchRun
+from nas.trial import TrialContext, evaluate, time_reference
+from search_space.spec import ArchSpec
+
+
+class InlineExecutor:
+    """Executes jobs sequentially in the calling process."""
+
+    def time_reference(self, spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
+        return time_reference(spec, context)
+
+    def run(self, run: SearchRun) -> None:
+        while (job := run.next_job()) is not None:
+            run.complete(job, evaluate(job, run.context, run.setup.data))
+
+    def shutdown(self) -> None:
+        return None

@@ -1,0 +1,163 @@
+"""Run candidates as Ray Tune trials (in-process Ray by default, or an existing cluster).
+
+The only module that imports ray. A small :class:`Searcher` adapter maps Tune's events onto
+the driver: ``suggest`` asks :meth:`SearchRun.next_job`, ``on_trial_complete`` hands the
+trial's row to :meth:`SearchRun.complete`. Each trial runs :func:`nas.trial.evaluate`, the
+same code the inline executor runs. The data set and the run-wide context travel once
+through Ray's object store (``tune.with_parameters``).
+
+Step timing never shares a device: a GPU trial holds whole GPUs, and on a cluster
+``--hardware`` adds a tiny demand for Ray's ``accelerator_type:<TYPE>`` resource so that
+trials land only on nodes with that accelerator.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler
+from ray.tune.search import Searcher
+
+from nas.config import ConfigError, SearchConfig
+from nas.driver import SearchRun
+from nas.setup import hardware_profile
+from nas.trial import Job, TrialContext, evaluate, time_reference
+from search_space.spec import ArchSpec
+
+ACCELERATOR_PREFIX = "accelerator_type:"
+SCORE = "score"
+
+
+def _trainable(config: dict[str, Any], context: TrialContext, data: Any, early_stop: bool) -> None:
+    job = Job(**config["job"])
+
+    def report(epoch: int, row: dict[str, Any]) -> bool:
+        # Interim rows let ASHA compare candidates; if it stops this one, the last
+        # interim row (status 'stopped') is what the driver records.
+        tune.report({SCORE: row.get("reward") or 0.0, "row": json.dumps(row, default=str), "epoch": epoch})
+        return False
+
+    row = evaluate(job, context, data, report=report if early_stop else None)
+    tune.report({SCORE: row.get("reward") or 0.0, "row": json.dumps(row, default=str), "final": True})
+
+
+class _DriverSearcher(Searcher):
+    """Tune search algorithm backed by the driver's strategy (ask on suggest, tell on complete)."""
+
+    def __init__(self, run: SearchRun) -> None:
+        super().__init__(metric=SCORE, mode="max")
+        self._run = run
+        self._jobs: dict[str, Job] = {}
+
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+        job = self._run.next_job()
+        if job is None:
+            return Searcher.FINISHED
+        self._jobs[trial_id] = job
+        return {"job": {"number": job.number, "arch": job.arch, "seed": job.seed}}
+
+    def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
+        job = self._jobs.pop(trial_id, None)
+        if job is None:
+            return
+        if result and "row" in result:
+            row = json.loads(result["row"])
+        else:
+            row = self._run.failed_row(job, "worker died (retries exhausted)" if error else "trial ended without a result")
+        self._run.complete(job, row)
+
+
+class RayExecutor:
+    """Runs the search on Ray Tune; starts Ray in-process unless ``config.address`` is set."""
+
+    def __init__(self, config: SearchConfig) -> None:
+        self.config = config
+        self._started_ray = False
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            kwargs: dict[str, Any] = dict(
+                include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
+            )
+            if config.address is None:
+                kwargs["num_cpus"] = os.cpu_count() or 1
+            else:
+                kwargs["address"] = config.address
+            ray.init(**kwargs)
+            self._started_ray = True
+        self._resources = self._trial_resources()
+
+    def _trial_resources(self) -> dict[str, float]:
+        profile = hardware_profile(self.config)
+        cpus = self.config.cpus_per_trial
+        resources: dict[str, float] = {}
+        if profile.kind == "cuda":
+            resources["gpu"] = float(self.config.gpus_per_trial or 1)
+            if self.config.address is not None and profile.ray_accelerator:
+                key = ACCELERATOR_PREFIX + profile.ray_accelerator
+                present = sorted(
+                    k[len(ACCELERATOR_PREFIX):] for k in ray.cluster_resources() if k.startswith(ACCELERATOR_PREFIX)
+                )
+                if key not in ray.cluster_resources():
+                    raise ConfigError(
+                        f"no node of the Ray cluster has hardware {self.config.hardware!r} "
+                        f"(Ray accelerator type {profile.ray_accelerator}); accelerator types present: {present or 'none'}"
+                    )
+                resources[key] = 0.001
+        resources["cpu"] = float(cpus) if cpus else 0.0
+        return resources
+
+    def _resources_for(self, context: TrialContext) -> dict[str, float]:
+        resources = dict(self._resources)
+        if not resources["cpu"]:
+            resources["cpu"] = float(context.threads or 1)
+        return resources
+
+    def time_reference(self, spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
+        resources = self._resources_for(context)
+        remote = ray.remote(time_reference).options(
+            num_cpus=resources.pop("cpu"), num_gpus=resources.pop("gpu", 0.0), resources=resources or None
+        )
+        return ray.get(remote.remote(spec, context))
+
+    def run(self, run: SearchRun) -> None:
+        remaining = run.remaining
+        if remaining <= 0:
+            return
+        early_stop = self.config.early_stop == "asha"
+        trainable = tune.with_parameters(
+            _trainable, context=run.context, data=run.setup.data, early_stop=early_stop
+        )
+        trainable = tune.with_resources(trainable, self._resources_for(run.context))
+        scheduler = None
+        if early_stop:
+            epochs = run.context.recipe.epochs
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=max(1, epochs // 4))
+        tuner = tune.Tuner(
+            trainable,
+            tune_config=tune.TuneConfig(
+                search_alg=_DriverSearcher(run),
+                scheduler=scheduler,
+                num_samples=remaining,
+                max_concurrent_trials=self.config.workers,
+                metric=SCORE,
+                mode="max",
+            ),
+            run_config=tune.RunConfig(
+                name="tune",
+                storage_path=str(Path(run.run_dir).resolve() / "ray"),
+                verbose=0,
+                failure_config=tune.FailureConfig(max_failures=self.config.retries),
+            ),
+        )
+        tuner.fit()
+
+    def shutdown(self) -> None:
+        if self._started_ray:
+            ray.shutdown()

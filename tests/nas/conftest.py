@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+# A tiny built-in data set and tiny proxy/timing settings: every candidate takes ~1 s on CPU.
+TINY_DATA = "synthetic:classes=4,per_class=24,resolution=32,seed=1"
+TINY_ARGS = [
+    "--hardware", "cpu",
+    "--space", "v2b0",
+    "--data", TINY_DATA,
+    "--epochs", "1",
+    "--proxy-resolution", "16",
+    "--timing-resolution", "32",
+    "--timing-batch", "2",
+    "--timing-steps", "5",
+    "--timing-budget", "0.5",
+    "--cpus-per-trial", "1",
+    "--no-progress",
+]
+
+
+@pytest.fixture
+def tiny_args() -> list[str]:
+    return list(TINY_ARGS)
