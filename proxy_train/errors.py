@@ -1,0 +1,17 @@
+"""Errors a user can cause in proxy training: bad data, missing hardware, a bad recipe."""
+
+from __future__ import annotations
+
+from search_space.errors import NasError
+
+
+class DataError(NasError, ValueError):
+    """A data source is missing, empty, undecodable or in an unexpected format."""
+
+
+class HardwareError(NasError, RuntimeError):
+    """A requested accelerator or hardware profile is unknown or not present."""
+
+
+class RecipeError(NasError, ValueError):
+    """A training recipe has an unknown field or a value outside its allowed range."""
