@@ -65,8 +65,8 @@ class SearchConfig:
     reference: str | None = None
     timing_batch: int | None = None
     timing_resolution: int | None = None
-    timing_steps: int = 20
-    timing_budget: float = 10.0
+    timing_steps: int | None = None
+    timing_budget: float | None = None
     max_params: int | None = None
     max_macs: int | None = None
     cpus_per_trial: float | None = None
@@ -101,9 +101,9 @@ class SearchConfig:
                 f"--gpus-per-trial {self.gpus_per_trial} must be a whole number: "
                 "step timing never shares a device with another trial"
             )
-        if self.timing_steps < 3:
+        if self.timing_steps is not None and self.timing_steps < 3:
             raise ConfigError(f"--timing-steps {self.timing_steps} must be >= 3")
-        if self.timing_budget <= 0:
+        if self.timing_budget is not None and self.timing_budget <= 0:
             raise ConfigError(f"--timing-budget {self.timing_budget} must be > 0 seconds")
         if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
             raise ConfigError(f"--cpus-per-trial {self.cpus_per_trial} must be > 0")

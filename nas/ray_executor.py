@@ -146,6 +146,7 @@ class RayExecutor:
                 scheduler=scheduler,
                 num_samples=remaining,
                 max_concurrent_trials=self.config.workers,
+                reuse_actors=True,  # one worker process per slot, not one per candidate
                 metric=SCORE,
                 mode="max",
             ),

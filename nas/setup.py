@@ -80,8 +80,12 @@ def hardware_profile(config: SearchConfig) -> HardwareProfile:
 
 
 def default_recipe(config: SearchConfig, profile: HardwareProfile) -> Recipe:
-    recipe = Recipe.cpu_quick() if profile.kind == "cpu" else Recipe()
     changes: dict[str, Any] = {"seed": config.seed}
+    if profile.kind == "cpu":
+        recipe = Recipe.cpu_quick()
+        changes["cpu_threads"] = cpus_per_trial(config, profile)
+    else:
+        recipe = Recipe()
     if config.epochs is not None:
         changes["epochs"] = config.epochs
     if config.proxy_resolution is not None:
@@ -128,8 +132,9 @@ def build_setup(
         reward_w=config.reward_w,
         reward_v=config.reward_v,
         threads=cpus_per_trial(config, profile),
-        timing_min_steps=config.timing_steps,
-        timing_budget_s=config.timing_budget,
+        timing_min_steps=config.timing_steps or (10 if profile.kind == "cpu" else 20),
+        timing_budget_s=config.timing_budget or (3.0 if profile.kind == "cpu" else 10.0),
+        timing_threads=1 if profile.kind == "cpu" else None,
     )
     stored_ref = (stored or {}).get("reference")
     if stored_ref and stored_ref.get("step_time_ms"):

@@ -51,6 +51,9 @@ class TrialContext:
     threads: int | None = None
     timing_min_steps: int = 20
     timing_budget_s: float = 10.0
+    timing_threads: int | None = None
+    """CPU threads while timing (None: ``threads``). On CPUs the step is timed on one thread:
+    on small shared machines multi-threaded step times vary by tens of percent between runs."""
 
 
 def _now() -> str:
@@ -109,10 +112,9 @@ def evaluate(job: Job, context: TrialContext, data: Any, report: Report | None =
 def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: Any, report: Report | None) -> None:
     import torch
 
-    if context.threads:
-        torch.set_num_threads(int(context.threads))
     spec = decode(job.arch)
     target = resolve_hardware(context.hardware)
+    _set_threads(torch, context.timing_threads or context.threads)
     timing = time_training_step(
         spec,
         target=target,
@@ -132,6 +134,7 @@ def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: A
     if timing.status != "ok":
         row.update(status="failed", failure_reason=f"step timing: {timing.reason}")
         return
+    _set_threads(torch, context.threads)
     step_ms = timing.median_ms
     row.update(
         step_time_ms=step_ms,
@@ -162,8 +165,7 @@ def time_reference(spec: Any, context: TrialContext) -> dict[str, Any]:
     """Time the run's reference model with the same settings candidates are timed with."""
     import torch
 
-    if context.threads:
-        torch.set_num_threads(int(context.threads))
+    _set_threads(torch, context.timing_threads or context.threads)
     timing = time_training_step(
         spec,
         target=resolve_hardware(context.hardware),
@@ -174,3 +176,8 @@ def time_reference(spec: Any, context: TrialContext) -> dict[str, Any]:
         time_budget_s=context.timing_budget_s,
     )
     return timing.to_dict()
+
+
+def _set_threads(torch: Any, threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(int(threads))

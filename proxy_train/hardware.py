@@ -81,7 +81,7 @@ def _cuda(name: str, patterns: tuple[str, ...], precision: str, batch: int,
 PROFILES: dict[str, HardwareProfile] = {
     p.name: p
     for p in (
-        HardwareProfile("cpu", "cpu", (), "fp32", 8, None),
+        HardwareProfile("cpu", "cpu", (), "fp32", 4, None),
         # Volta and Turing have no bf16 tensor cores: their mixed precision is fp16.
         _cuda("v100", ("v100", "v100s"), "fp16", 64, "V100"),
         _cuda("t4", ("t4",), "fp16", 32, "T4"),

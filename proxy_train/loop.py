@@ -109,6 +109,8 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
         torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
     else:
         # Denormal floats (tiny gradients, decayed weights) are 10-100x slower on x86 CPUs.
+        # The setting is process-wide, so it is restored when training ends.
+        flushing = _flushes_denormals()
         torch.set_flush_denormal(True)
     threads = torch.get_num_threads()
     if not cuda and recipe.cpu_threads is not None:
@@ -209,6 +211,8 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
         status, reason = "failed", _describe(exc)
     finally:
         torch.set_num_threads(threads)
+        if not cuda:
+            torch.set_flush_denormal(flushing)
         # Free the candidate before the next one is built (an OOM leaves cached blocks).
         del model, optimizer
         gc.collect()
@@ -221,6 +225,12 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
         device=str(dev), precision=precision, params=params,
         accuracy_curve=tuple(accuracy_curve),
     )
+
+
+def _flushes_denormals() -> bool:
+    """Whether the CPU currently flushes denormal floats to zero (torch has no getter)."""
+    tiny = torch.tensor(1e-38, dtype=torch.float32)
+    return bool((tiny * 1e-3).item() == 0.0)
 
 
 def _describe(exc: BaseException) -> str:

@@ -191,3 +191,12 @@ def test_keyboard_interrupt_is_not_swallowed(tiny_data: DataSplits,
 def test_bad_precision_is_the_callers_error(tiny_data: DataSplits) -> None:
     with pytest.raises(RecipeError, match="precision 'fp8' not in"):
         train(TINY, SMOKE, tiny_data, precision="fp8")
+
+
+def test_process_wide_cpu_settings_are_restored(tiny_data: DataSplits) -> None:
+    threads = torch.get_num_threads()
+    assert not loop._flushes_denormals()
+    result = train(TINY, Recipe(**{**SMOKE.to_dict(), "cpu_threads": 2}), tiny_data, seed=0)
+    assert result.status == "ok"
+    assert not loop._flushes_denormals()  # denormal flushing was on only while training
+    assert torch.get_num_threads() == threads
