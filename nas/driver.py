@@ -53,13 +53,14 @@ class SearchRun:
     def __init__(self, config: SearchConfig, time_reference: TimeReference) -> None:
         self.config = config
         self.run_dir = Path(config.out)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         stored = read_run_file(self.run_dir)
         if stored is not None:
             check_same_run(config, stored, self.run_dir)
         self.leaderboard = Leaderboard(self.run_dir)
         rows = self.leaderboard.read()  # fails early on a corrupt leaderboard
         self.setup = build_setup(config, stored, time_reference)
+        # Created only once every setting checked out: bad input leaves no empty run folder.
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.context: TrialContext = self.setup.context
         self.run_id: str = (stored or {}).get("run_id") or _new_run_id()
         write_run_file(self.run_dir, self._run_record())

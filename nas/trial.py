@@ -143,10 +143,21 @@ def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: A
         step_time_norm=step_ms / context.ref_step_time_ms,
     )
 
+    row["proxy_resolution"] = context.recipe.train_resolution(data.resolution)
+
     def on_epoch(epoch: int, metrics: dict[str, Any]) -> bool:
         if report is None:
             return False
-        interim = dict(row, status="stopped", accuracy=metrics.get("accuracy"), epochs=epoch)
+        # If a scheduler stops the trial now, this row is what gets recorded: 'stopped'
+        # unless this was the last epoch anyway.
+        done = epoch >= context.recipe.epochs
+        interim = dict(
+            row,
+            status="ok" if done else "stopped",
+            failure_reason=None if done else f"stopped early after epoch {epoch}",
+            accuracy=metrics.get("accuracy"),
+            epochs=epoch,
+        )
         interim["reward"] = _reward(context, interim["accuracy"], step_ms, row["params"])
         return bool(report(epoch, interim))
 

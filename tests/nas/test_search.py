@@ -102,6 +102,21 @@ def test_ray_executor_gives_the_inline_schema(tmp_path, tiny_args):
     assert (rows["status"] == "ok").any()
 
 
+def test_ray_with_asha_records_every_candidate(tmp_path, tiny_args):
+    out = tmp_path / "asha"
+    args = ["--budget", "3", "--executor", "ray", "--early-stop", "asha", "--out", str(out), *tiny_args]
+    args[args.index("--epochs") + 1] = "4"
+    assert main(args) == 0
+    rows = _rows(out)
+    assert len(rows) == 3 and rows["arch_hash"].is_unique
+    assert set(rows["status"]) <= {"ok", "stopped", "failed"}
+    finished = rows[rows.status != "failed"]
+    assert (finished["epochs"] >= 1).all() and finished["reward"].notna().all()
+    assert (rows[rows.status == "stopped"]["epochs"] < 4).all()
+    assert (rows[rows.status == "ok"]["epochs"] == 4).all()
+    assert (rows["proxy_resolution"] == 16).all()
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
@@ -120,6 +135,7 @@ def test_bad_arguments_give_one_line_and_exit_2(tmp_path, tiny_args, capsys, ext
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and message in err
     assert len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()  # bad input leaves nothing behind
 
 
 def test_unknown_or_absent_hardware_is_a_clear_error(tmp_path, tiny_args, capsys):
