@@ -94,7 +94,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print(f"\ninterrupted: finished candidates are saved; run again with --out {args.out or 'the same run directory'} to continue", file=sys.stderr)
+        print(
+            f"\ninterrupted: finished candidates are saved; run the same command with "
+            f"--out {config.out} to continue",
+            file=sys.stderr,
+        )
         return 130
     from results.report import summary_table
     from results.leaderboard import Leaderboard
