@@ -96,7 +96,7 @@ class SearchConfig:
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"--{name.replace('_', '-')} {value} must be >= 1")
-        if self.gpus_per_trial is not None and self.gpus_per_trial not in (0, 1) and self.gpus_per_trial % 1:
+        if self.gpus_per_trial is not None and self.gpus_per_trial % 1:
             raise ConfigError(
                 f"--gpus-per-trial {self.gpus_per_trial} must be a whole number: "
                 "step timing never shares a device with another trial"

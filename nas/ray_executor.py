@@ -95,7 +95,6 @@ class RayExecutor:
 
     def _trial_resources(self) -> dict[str, float]:
         profile = hardware_profile(self.config)
-        cpus = self.config.cpus_per_trial
         resources: dict[str, float] = {}
         if profile.kind == "cuda":
             resources["gpu"] = float(self.config.gpus_per_trial or 1)
@@ -110,14 +109,11 @@ class RayExecutor:
                         f"(Ray accelerator type {profile.ray_accelerator}); accelerator types present: {present or 'none'}"
                     )
                 resources[key] = 0.001
-        resources["cpu"] = float(cpus) if cpus else 0.0
         return resources
 
     def _resources_for(self, context: TrialContext) -> dict[str, float]:
-        resources = dict(self._resources)
-        if not resources["cpu"]:
-            resources["cpu"] = float(context.threads or 1)
-        return resources
+        # The run's context already holds the CPUs per trial (--cpus-per-trial or its default).
+        return {**self._resources, "cpu": float(context.threads or 1)}
 
     def time_reference(self, spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
         resources = self._resources_for(context)

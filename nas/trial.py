@@ -16,13 +16,16 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import torch
+
 from nas.reward import reward as compute_reward
-from proxy_train.hardware import resolve_hardware
+from proxy_train.hardware import Target, resolve_hardware
 from proxy_train.loop import train
 from proxy_train.recipe import Recipe
-from proxy_train.timing import time_training_step
+from proxy_train.timing import StepTiming, time_training_step
 from search_space.codec import decode, spec_hash, to_json
 from search_space.cost import count_macs, count_params
+from search_space.spec import ArchSpec
 
 Report = Callable[[int, dict[str, Any]], bool]
 
@@ -110,21 +113,9 @@ def evaluate(job: Job, context: TrialContext, data: Any, report: Report | None =
 
 
 def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: Any, report: Report | None) -> None:
-    import torch
-
     spec = decode(job.arch)
     target = resolve_hardware(context.hardware)
-    _set_threads(torch, context.timing_threads or context.threads)
-    timing = time_training_step(
-        spec,
-        target=target,
-        batch_size=context.timing_batch,
-        resolution=context.timing_resolution,
-        num_classes=spec.num_classes,
-        min_steps=context.timing_min_steps,
-        time_budget_s=context.timing_budget_s,
-        seed=job.seed,
-    )
+    timing = _time_step(spec, context, target, seed=job.seed)
     row.update(
         device_name=timing.device_name,
         precision=timing.precision,
@@ -134,7 +125,7 @@ def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: A
     if timing.status != "ok":
         row.update(status="failed", failure_reason=f"step timing: {timing.reason}")
         return
-    _set_threads(torch, context.threads)
+    _set_threads(context.threads)
     step_ms = timing.median_ms
     row.update(
         step_time_ms=step_ms,
@@ -172,23 +163,26 @@ def _evaluate_into(row: dict[str, Any], job: Job, context: TrialContext, data: A
     )
 
 
-def time_reference(spec: Any, context: TrialContext) -> dict[str, Any]:
+def time_reference(spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
     """Time the run's reference model with the same settings candidates are timed with."""
-    import torch
+    return _time_step(spec, context, resolve_hardware(context.hardware), seed=0).to_dict()
 
-    _set_threads(torch, context.timing_threads or context.threads)
-    timing = time_training_step(
+
+def _time_step(spec: ArchSpec, context: TrialContext, target: Target, *, seed: int) -> StepTiming:
+    """The one timing call of a run: candidates and the reference alike."""
+    _set_threads(context.timing_threads or context.threads)
+    return time_training_step(
         spec,
-        target=resolve_hardware(context.hardware),
+        target=target,
         batch_size=context.timing_batch,
         resolution=context.timing_resolution,
         num_classes=spec.num_classes,
         min_steps=context.timing_min_steps,
         time_budget_s=context.timing_budget_s,
+        seed=seed,
     )
-    return timing.to_dict()
 
 
-def _set_threads(torch: Any, threads: int | None) -> None:
+def _set_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(int(threads))
