@@ -69,7 +69,7 @@ class SearchRun:
         )
         self.finished_hashes: set[str] = set()
         self.next_number = 0
-        self.ok = 0
+        self.ok = 0  # finished without failing: status 'ok' or 'stopped' (early-stopped)
         self.failed = 0
         self.best: dict[str, Any] | None = None
         self._replay(rows)
