@@ -26,6 +26,7 @@ import sys
 import torch
 
 from proxy_train.hardware import describe_device, resolve_hardware
+from proxy_train.recipe import Recipe
 from proxy_train.timing import StepTiming, time_module_step
 from search_space.errors import NasError
 from search_space.model import build_model, count_model_params
@@ -92,8 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in order:
             t = time_module_step(models[name], target=target, resolution=args.resolution,
                                  num_classes=1000, batch_size=args.batch,
-                                 precision=args.precision, memory_format="channels_last",
-                                 optimizer="sgd", min_steps=args.steps, max_steps=args.steps,
+                                 precision=args.precision, recipe=Recipe(optimizer="sgd"),
+                                 min_steps=args.steps, max_steps=args.steps,
                                  warmup_max_steps=30, time_budget_s=120.0)
             if not t.ok:
                 print(f"error: {name} failed in round {r + 1}: {t.reason}", file=sys.stderr)

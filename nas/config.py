@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from search_space.checks import is_int
 from search_space.errors import NasError
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
@@ -76,7 +77,7 @@ class SearchConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if isinstance(self.budget, bool) or not isinstance(self.budget, int) or self.budget < 1:
+        if not is_int(self.budget) or self.budget < 1:
             raise ConfigError(f"--budget {self.budget!r} must be a whole number >= 1")
         if self.strategy not in STRATEGIES:
             raise ConfigError(f"unknown strategy {self.strategy!r}; expected one of {list(STRATEGIES)}")

@@ -1,7 +1,7 @@
 """The search loop's owner: asks the strategy, hands jobs to an executor, records results.
 
 The driver is executor-agnostic: an executor only calls :meth:`SearchRun.next_job` to get
-work and :meth:`SearchRun.complete` with the row :func:`nas.trial.evaluate` produced. Every
+work and :meth:`SearchRun.complete` with the outcome :func:`nas.trial.evaluate` produced. Every
 finished candidate is written to the leaderboard at once (atomically), so a run killed at any
 moment loses at most the candidates in flight; re-running with the same ``--out`` replays the
 leaderboard into the strategy and continues up to exactly ``--budget`` finished candidates.
@@ -9,9 +9,7 @@ leaderboard into the strategy and continues up to exactly ``--budget`` finished 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import math
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,9 +20,10 @@ from nas.config import SearchConfig, check_same_run, read_run_file, write_run_fi
 from nas.progress import Progress
 from nas.setup import TimeReference, build_setup
 from nas.strategies import Observation, Proposal, make_strategy, replay
-from nas.trial import Job, TrialContext, base_row
+from nas.trial import Job, TrialContext, now
 from results.leaderboard import Leaderboard, write_best_json
-from search_space.codec import decode, encode, spec_hash
+from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
+from search_space.codec import decode, spec_hash
 from search_space.errors import ConstraintError, NasError
 from search_space.spaces import check_constraints
 
@@ -63,6 +62,12 @@ class SearchRun:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.context: TrialContext = self.setup.context
         self.run_id: str = (stored or {}).get("run_id") or _new_run_id()
+        self.info = RunInfo(run_id=self.run_id, strategy=config.strategy,
+                            hardware=self.context.hardware,
+                            timing_resolution=self.context.timing_resolution,
+                            timing_batch=self.context.timing_batch,
+                            ref_step_time_ms=self.context.ref_step_time_ms,
+                            ref_params=self.context.ref_params)
         write_run_file(self.run_dir, self._run_record())
         self.strategy = make_strategy(
             config.strategy, self.setup.space, seed=config.seed, num_classes=self.setup.num_classes
@@ -71,7 +76,8 @@ class SearchRun:
         self.next_number = 0
         self.ok = 0  # finished without failing: status 'ok' or 'stopped' (early-stopped)
         self.failed = 0
-        self.best: dict[str, Any] | None = None
+        self.best: tuple[float, dict[str, Any]] | None = None
+        """The best reward so far and its row."""
         self._replay(rows)
         self.in_flight: dict[int, Proposal] = {}
         self._started = time.perf_counter()
@@ -98,26 +104,25 @@ class SearchRun:
     def _replay(self, rows: Any) -> None:
         history = []
         for row in rows.sort_values("number").to_dict("records") if len(rows) else []:
-            spec = decode(row["arch"])
-            history.append((spec, _observation(row)))
-            self.finished_hashes.add(row["arch_hash"])
-            self.next_number = max(self.next_number, int(row["number"]) + 1)
-            self._count(row)
+            view = scored(row)
+            history.append((decode(view.arch), _observation(view)))
+            self.finished_hashes.add(view.arch_hash)
+            self.next_number = max(self.next_number, view.number + 1)
+            self._count(view, row)
         replay(self.strategy, history)
 
-    def _count(self, row: dict[str, Any]) -> None:
-        if row["status"] == "failed":
+    def _count(self, view: Scored, row: dict[str, Any]) -> None:
+        if view.status == "failed":
             self.failed += 1
             return
         self.ok += 1
-        reward = row.get("reward")
-        if row["status"] != "ok" or reward is None or math.isnan(reward):
+        if view.status != "ok" or view.reward is None:
             return  # early-stopped candidates keep their partial reward but never win
-        if self.best is None or reward > self.best["reward"]:
-            self.best = row
+        if self.best is None or view.reward > self.best[0]:
+            self.best = (view.reward, row)
 
     def _best_reward(self) -> float | None:
-        return None if self.best is None else float(self.best["reward"])
+        return None if self.best is None else self.best[0]
 
     # -- the executor's interface --------------------------------------------------------
 
@@ -145,32 +150,33 @@ class SearchRun:
             number = self.next_number
             self.next_number += 1
             self.in_flight[number] = proposal
-            return Job(number=number, arch=encode(proposal.spec), seed=job_seed(self.config.seed, number))
+            return Job(number=number, spec=proposal.spec, seed=job_seed(self.config.seed, number))
         raise NasError(
             f"{MAX_REJECTED} proposals in a row broke the constraints (max params "
             f"{self.config.max_params}, max MACs {self.config.max_macs}); loosen them or change the space"
         )
 
-    def failed_row(self, job: Job, reason: str) -> dict[str, Any]:
-        """The row of a candidate whose worker died (no result came back)."""
-        row = base_row(job, self.context)
-        row.update(status="failed", failure_reason=reason, finished_at=row["started_at"])
-        return row
+    @staticmethod
+    def lost(job: Job, reason: str) -> Outcome:
+        """The outcome of a candidate whose worker died (no result came back)."""
+        at = now()
+        return Outcome(number=job.number, spec=job.spec, seed=job.seed, started_at=at,
+                       finished_at=at, wall_time_s=0.0, failure=reason)
 
-    def complete(self, job: Job, row: dict[str, Any]) -> None:
+    def complete(self, job: Job, outcome: Outcome) -> None:
         """Record a finished candidate: leaderboard, strategy, best.json, progress."""
         proposal = self.in_flight.pop(job.number)
-        row = dict(row, run_id=self.run_id, trial_id=self.finished, strategy=self.config.strategy)
-        self.leaderboard.append(row)
-        self.finished_hashes.add(row["arch_hash"])
+        row = self.leaderboard.append(outcome_row(outcome, self.info, trial_id=self.finished))
+        view = scored(row)
+        self.finished_hashes.add(view.arch_hash)
         previous_best = self.best
-        self._count(row)
-        self.strategy.tell(proposal, _observation(row))
-        if self.best is not previous_best:
+        self._count(view, row)
+        self.strategy.tell(proposal, _observation(view))
+        if self.best is not previous_best and self.best is not None:
             write_best_json(
                 self.run_dir,
-                self.best,
-                recipe=dataclasses.asdict(self.context.recipe),
+                self.best[1],
+                recipe=self.context.recipe.to_dict(),
                 extra={"run_id": self.run_id, "reference": self.setup.reference_record()},
             )
         self.progress.update(self.ok, self.failed, self._best_reward())
@@ -183,19 +189,15 @@ class SearchRun:
             finished=self.finished,
             ok=self.ok,
             failed=self.failed,
-            best=self.best,
+            best=None if self.best is None else self.best[1],
             wall_time_s=time.perf_counter() - self._started,
         )
 
 
-def _observation(row: dict[str, Any]) -> Observation:
-    if row["status"] == "failed" or row.get("reward") is None:
+def _observation(view: Scored) -> Observation:
+    if view.reward is None:
         return Observation(status="failed", reward=None, objectives=None)
-    return Observation(
-        status="ok",
-        reward=float(row["reward"]),
-        objectives=(float(row["accuracy"]), float(row["step_time_ms"]), float(row["params"])),
-    )
+    return Observation(status="ok", reward=view.reward, objectives=view.objectives)
 
 
 def _new_run_id() -> str:

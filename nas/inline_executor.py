@@ -5,17 +5,16 @@ Below the trial boundary it runs exactly the code the Ray executor runs: :func:`
 
 from __future__ import annotations
 
-from typing import Any
-
 from nas.driver import SearchRun
 from nas.trial import TrialContext, evaluate, time_reference
+from proxy_train.timing import StepTiming
 from search_space.spec import ArchSpec
 
 
 class InlineExecutor:
     """Executes jobs sequentially in the calling process."""
 
-    def time_reference(self, spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
+    def time_reference(self, spec: ArchSpec, context: TrialContext) -> StepTiming:
         return time_reference(spec, context)
 
     def run(self, run: SearchRun) -> None:

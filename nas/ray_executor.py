@@ -13,7 +13,6 @@ trials land only on nodes with that accelerator.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from pathlib import Path
@@ -28,23 +27,28 @@ from nas.config import ConfigError, SearchConfig
 from nas.driver import SearchRun
 from nas.setup import hardware_profile
 from nas.trial import Job, TrialContext, evaluate, time_reference
+from proxy_train.data import DataSplits
+from proxy_train.timing import StepTiming
+from results.rows import Outcome
 from search_space.spec import ArchSpec
 
 ACCELERATOR_PREFIX = "accelerator_type:"
 SCORE = "score"
+OUTCOME = "outcome"
 
 
-def _trainable(config: dict[str, Any], context: TrialContext, data: Any, early_stop: bool) -> None:
-    job = Job(**config["job"])
+def _trainable(config: dict[str, Any], context: TrialContext, data: DataSplits,
+               early_stop: bool) -> None:
+    job = Job.from_config(config["job"])  # the trial boundary: the spec is decoded here, once
 
-    def report(epoch: int, row: dict[str, Any]) -> bool:
-        # Interim rows let ASHA compare candidates; if it stops this one, the last
-        # interim row (status 'stopped') is what the driver records.
-        tune.report({SCORE: row.get("reward") or 0.0, "row": json.dumps(row, default=str), "epoch": epoch})
+    def report(epoch: int, outcome: Outcome) -> bool:
+        # Interim outcomes let ASHA compare candidates; if it stops this one, the last
+        # interim outcome (status 'stopped') is what the driver records.
+        tune.report({SCORE: outcome.reward or 0.0, OUTCOME: outcome, "epoch": epoch})
         return False
 
-    row = evaluate(job, context, data, report=report if early_stop else None)
-    tune.report({SCORE: row.get("reward") or 0.0, "row": json.dumps(row, default=str), "final": True})
+    outcome = evaluate(job, context, data, report=report if early_stop else None)
+    tune.report({SCORE: outcome.reward or 0.0, OUTCOME: outcome, "final": True})
 
 
 class _DriverSearcher(Searcher):
@@ -55,22 +59,22 @@ class _DriverSearcher(Searcher):
         self._run = run
         self._jobs: dict[str, Job] = {}
 
-    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:
+    def suggest(self, trial_id: str) -> dict[str, Any] | None:
         job = self._run.next_job()
         if job is None:
-            return Searcher.FINISHED
+            return Searcher.FINISHED  # type: ignore[return-value]  # Ray documents this sentinel; its annotation omits it
         self._jobs[trial_id] = job
-        return {"job": {"number": job.number, "arch": job.arch, "seed": job.seed}}
+        return {"job": job.to_config()}
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False) -> None:
         job = self._jobs.pop(trial_id, None)
         if job is None:
             return
-        if result and "row" in result:
-            row = json.loads(result["row"])
-        else:
-            row = self._run.failed_row(job, "worker died (retries exhausted)" if error else "trial ended without a result")
-        self._run.complete(job, row)
+        outcome = (result or {}).get(OUTCOME)
+        if not isinstance(outcome, Outcome):
+            outcome = self._run.lost(job, "worker died (retries exhausted)" if error
+                                     else "trial ended without a result")
+        self._run.complete(job, outcome)
 
 
 class RayExecutor:
@@ -82,6 +86,9 @@ class RayExecutor:
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
+            # TensorBoard logs would only duplicate it (and cannot log an Outcome).
+            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
             kwargs: dict[str, Any] = dict(
                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
             )
@@ -115,7 +122,7 @@ class RayExecutor:
         # The run's context already holds the CPUs per trial (--cpus-per-trial or its default).
         return {**self._resources, "cpu": float(context.threads or 1)}
 
-    def time_reference(self, spec: ArchSpec, context: TrialContext) -> dict[str, Any]:
+    def time_reference(self, spec: ArchSpec, context: TrialContext) -> StepTiming:
         resources = self._resources_for(context)
         remote = ray.remote(time_reference).options(
             num_cpus=resources.pop("cpu"), num_gpus=resources.pop("gpu", 0.0), resources=resources or None

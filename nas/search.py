@@ -7,12 +7,14 @@ from typing import Protocol
 
 from nas.config import SearchConfig
 from nas.driver import RunSummary, SearchRun
-from nas.setup import TimeReference
+from nas.trial import TrialContext
+from proxy_train.timing import StepTiming
 from results.report import plot_run
+from search_space.spec import ArchSpec
 
 
 class Executor(Protocol):
-    time_reference: TimeReference
+    def time_reference(self, spec: ArchSpec, context: TrialContext) -> StepTiming: ...
 
     def run(self, run: SearchRun) -> None: ...
 

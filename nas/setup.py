@@ -16,6 +16,7 @@ from typing import Any
 from nas.config import ConfigError, SearchConfig
 from nas.trial import TrialContext
 from proxy_train.data import DataSplits, load_data
+from proxy_train.timing import StepTiming
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
 from proxy_train.recipe import Recipe
 from search_space.codec import encode
@@ -24,8 +25,8 @@ from search_space.resolve import resolve_arch
 from search_space.spaces import SearchSpace, load_space, space_to_dict
 from search_space.spec import ArchSpec
 
-TimeReference = Callable[[ArchSpec, TrialContext], dict[str, Any]]
-"""Times the reference model on the run's hardware; returns ``StepTiming.to_dict()``."""
+TimeReference = Callable[[ArchSpec, TrialContext], StepTiming]
+"""Times the reference model on the run's hardware."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +56,7 @@ class RunSetup:
         data = self.data
         return {
             "space": space_to_dict(self.space),
-            "recipe": dataclasses.asdict(self.context.recipe),
+            "recipe": self.context.recipe.to_dict(),
             "data": {
                 "name": data.name,
                 "num_classes": data.num_classes,
@@ -141,12 +142,12 @@ def build_setup(
         timing = stored_ref.get("timing", {})
         step_ms = float(stored_ref["step_time_ms"])
     else:
-        timing = time_reference(spec, context)
-        if timing.get("status") != "ok":
+        measured = time_reference(spec, context)
+        if not measured.ok or measured.median_ms is None:
             raise ConfigError(
                 f"the reference model {name!r} could not be timed on {config.hardware}: "
-                f"{timing.get('reason')}; pass a smaller --reference or --timing-batch"
+                f"{measured.reason}; pass a smaller --reference or --timing-batch"
             )
-        step_ms = float(timing["median_ms"])
+        timing, step_ms = measured.to_dict(), measured.median_ms
     context = dataclasses.replace(context, ref_step_time_ms=step_ms)
     return RunSetup(space, data, context, name, spec, timing)

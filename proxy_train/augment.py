@@ -116,8 +116,8 @@ class Augmenter:
     def _mixup(self, x: torch.Tensor, targets: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-sample lambda ~ Beta(a, a), lambda = max(lambda, 1 - lambda), mixed with the
         reversed batch (as the official code does)."""
-        lam = self._rng.beta(self.mixup_alpha, self.mixup_alpha, size=x.shape[0])
-        lam = torch.as_tensor(np.maximum(lam, 1.0 - lam), dtype=x.dtype, device=x.device)
+        draw = self._rng.beta(self.mixup_alpha, self.mixup_alpha, size=x.shape[0])
+        lam = torch.as_tensor(np.maximum(draw, 1.0 - draw), dtype=x.dtype, device=x.device)
         mixed = lam.view(-1, 1, 1, 1) * x + (1 - lam.view(-1, 1, 1, 1)) * x.flip(0)
         soft = lam.view(-1, 1) * targets + (1 - lam.view(-1, 1)) * targets.flip(0)
         return mixed, soft

@@ -31,12 +31,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
 
 from proxy_train.datasets.base import RawSource
 from proxy_train.errors import DataError
+from search_space.checks import is_int
 
 SOURCE_KINDS: tuple[str, ...] = ("synthetic", "folder", "cifar10", "cifar100", "parquet")
 
@@ -86,12 +88,10 @@ def load_data(source: str = "synthetic", *, seed: int = 0, minival_fraction: flo
     """
     if minival_fraction is not None and not 0.0 < minival_fraction < 1.0:
         raise DataError(f"minival_fraction {minival_fraction} must be in (0, 1)")
-    if per_class is not None and (isinstance(per_class, bool) or not isinstance(per_class, int)
-                                  or per_class < 2):
+    if per_class is not None and (not is_int(per_class) or per_class < 2):
         raise DataError(f"per_class {per_class!r} must be an integer >= 2 "
                         "(one image for minival, one for training)")
-    if resolution is not None and (isinstance(resolution, bool) or not isinstance(resolution, int)
-                                   or resolution < 8):
+    if resolution is not None and (not is_int(resolution) or resolution < 8):
         raise DataError(f"resolution {resolution!r} must be an integer >= 8")
     raw = _open(source, seed=seed, classes=classes, per_class=per_class, resolution=resolution)
     chosen = _select_classes(raw.class_names, classes, raw.name)
@@ -128,8 +128,8 @@ def _open(source: str, *, seed: int, classes: object, per_class: int | None,
     if kind == "synthetic":
         from proxy_train.datasets.synthetic import CLASS_NAMES, load_synthetic
 
-        if isinstance(classes, int) and not isinstance(classes, bool):
-            count = classes
+        if is_int(classes):
+            count = cast(int, classes)
         elif classes is None:
             count = None
         else:  # a list: render every class it could name, then select
@@ -188,7 +188,7 @@ def _select_classes(names: tuple[str, ...], classes: object, where: str) -> list
         raise DataError(f"classes {classes!r} must be an int or a list of class names/ids")
     chosen: list[int] = []
     for item in classes:
-        if isinstance(item, int) and not isinstance(item, bool):
+        if is_int(item):
             if not 0 <= item < total:
                 raise DataError(f"{where}: class id {item} not in 0..{total - 1}")
             index = item

@@ -1,4 +1,5 @@
-"""Errors a user can cause in proxy training: bad data, missing hardware, a bad recipe."""
+"""Errors a user can cause in proxy training: bad data, missing hardware, a bad recipe, bad
+timing settings."""
 
 from __future__ import annotations
 
@@ -15,3 +16,7 @@ class HardwareError(NasError, RuntimeError):
 
 class RecipeError(NasError, ValueError):
     """A training recipe has an unknown field or a value outside its allowed range."""
+
+
+class TimingError(NasError, ValueError):
+    """A step-timing setting (batch, resolution, step counts, budget) is out of range."""

@@ -31,9 +31,10 @@ from dataclasses import dataclass
 import torch
 
 from proxy_train.errors import HardwareError
+from proxy_train.step import PRECISIONS
+from search_space.checks import is_int
 
 KINDS: tuple[str, ...] = ("cpu", "cuda")
-PRECISIONS: tuple[str, ...] = ("bf16", "fp16", "fp32")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,8 +61,7 @@ class HardwareProfile:
                 f"profile {self.name!r}: precision {self.precision!r} not in {PRECISIONS}")
         if self.kind == "cuda" and not self.cuda_patterns:
             raise HardwareError(f"profile {self.name!r}: a cuda profile needs cuda_patterns")
-        if isinstance(self.timing_batch, bool) or not isinstance(self.timing_batch, int) \
-                or self.timing_batch < 1:
+        if not is_int(self.timing_batch) or self.timing_batch < 1:
             raise HardwareError(
                 f"profile {self.name!r}: timing_batch {self.timing_batch!r} "
                 "must be an integer >= 1")

@@ -1,17 +1,20 @@
-"""Proxy training: one plain function, one visible loop.
+"""Training a candidate: one plain function, one visible loop.
 
-``train(spec, recipe, data)`` builds the candidate, trains it for ``recipe.epochs`` on the
-in-memory training split with batched on-device augmentation, evaluates top-1 on the minival
-split after every epoch and calls ``report(epoch, metrics)``, which may stop the run early
-(the hook an ASHA/median scheduler plugs into). It knows nothing of Ray.
+``train(spec, recipe, data)`` builds the candidate, trains it stage by stage (a proxy run is
+one stage; progressive learning grows the image size and the regularization from stage to
+stage without rebuilding the model) on the in-memory training split with batched on-device
+augmentation, evaluates top-1 on the minival split after every epoch and calls
+``report(progress)``, which may stop the run early (the hook an ASHA/median scheduler plugs
+into). It knows nothing of Ray.
+
+The step itself (precision, memory format, optimizer, loss) is ``proxy_train.step.TrainStep``,
+the same code ``proxy_train.timing`` measures; the process-wide settings it runs under are
+``proxy_train.step.runtime_settings``, also shared with the timing.
 
 A candidate's own failure never raises out of ``train``: running out of memory, a loss that
 becomes NaN/inf, or any exception while building or running the model gives a ``TrainResult``
 with ``status='failed'`` and a one-line ``reason``. Errors of the caller (a bad recipe or
 precision, an exception raised by ``report``, ``KeyboardInterrupt``) do propagate.
-
-On CUDA the loop uses bf16 autocast (fp16 with a grad scaler on request), channels-last
-tensors and cuDNN autotuning, as real training does; on the CPU it runs fp32, channels-last.
 """
 
 from __future__ import annotations
@@ -20,28 +23,27 @@ import gc
 import math
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from proxy_train.augment import Augmenter
 from proxy_train.data import DataSplits, Split
-from proxy_train.errors import DataError, RecipeError
-from proxy_train.optim import RMSpropTF
-from proxy_train.recipe import Recipe
+from proxy_train.errors import DataError
+from proxy_train.recipe import Recipe, Stage
+from proxy_train.step import StepPolicy, TrainStep, describe_failure, prepare_model, \
+    runtime_settings
 from search_space.model import build_model, count_model_params
 from search_space.spec import ArchSpec
-
-PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
-Report = Callable[[int, dict[str, float]], "bool | None"]
 
 
 @dataclass(frozen=True, slots=True)
 class TrainResult:
-    """Outcome of one proxy-training run (``accuracy``: last minival top-1, 0..1)."""
+    """Outcome of one training run (``accuracy``: last minival top-1, 0..1).
+
+    ``report`` receives one of these after every epoch (``status='ok'``, the curves so far).
+    """
 
     status: str
     """``'ok'``, ``'stopped'`` (``report`` returned True) or ``'failed'``."""
@@ -54,11 +56,14 @@ class TrainResult:
     wall_time_s: float
     seed: int
     resolution: int
+    """Image size of the last stage that ran (the only one for a proxy run)."""
     device: str
     precision: str
     params: int
     accuracy_curve: tuple[float, ...] = ()
     """Minival top-1 after each completed epoch."""
+    policy: dict[str, object] = field(default_factory=dict)
+    """The step as it ran (``TrainStep.describe``): the policy and the optimizer class."""
 
     @property
     def ok(self) -> bool:
@@ -71,6 +76,9 @@ class TrainResult:
         return out
 
 
+Report = Callable[[TrainResult], "bool | None"]
+
+
 class _NonFiniteLoss(Exception):
     def __init__(self, step: int, value: float) -> None:
         super().__init__(f"loss became {'nan' if math.isnan(value) else 'inf'} at step {step}")
@@ -80,164 +88,180 @@ class _ReportError(Exception):
     """Wraps an exception raised by the caller's ``report`` so it is re-raised, not swallowed."""
 
 
+def lr_at(step: int, recipe: Recipe, steps_per_epoch: int, total_steps: int) -> float:
+    """The learning rate of ``step`` (0-based): linear warmup to the peak over
+    ``recipe.warmup_epochs``, then cosine to 0, the staircase exponential decay (x
+    ``decay_rate`` every ``decay_epochs``), or constant."""
+    peak = recipe.peak_lr()
+    warmup_steps = round(recipe.warmup_epochs * steps_per_epoch)
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    if recipe.schedule == "cosine":
+        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+    if recipe.schedule == "exponential":
+        return peak * recipe.decay_rate ** math.floor(step / steps_per_epoch / recipe.decay_epochs)
+    return peak
+
+
 def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | torch.device = "cpu",
           seed: int | None = None, report: Report | None = None,
           precision: str | None = None) -> TrainResult:
-    """Proxy-train ``spec`` on ``data`` with ``recipe`` (see the module docstring).
+    """Train ``spec`` on ``data`` with ``recipe`` (see the module docstring).
 
     ``seed`` (default ``recipe.seed``) seeds the weights, the shuffling and the augmentation.
     ``precision``: ``'fp32'``, ``'bf16'`` or ``'fp16'`` autocast; default bf16 on CUDA, fp32
-    on the CPU. ``report(epoch, {"accuracy", "loss", "epoch", "steps"})`` is called after every
-    epoch (1-based); returning True stops the run with ``status='stopped'``.
+    on the CPU. ``report(progress)`` is called after every epoch with the result so far;
+    returning True stops the run with ``status='stopped'``.
     """
     start = time.perf_counter()
     dev = torch.device(device)
     seed = recipe.seed if seed is None else seed
-    cuda = dev.type == "cuda"
-    precision = precision or ("bf16" if cuda else "fp32")
-    if precision not in PRECISIONS:
-        raise RecipeError(f"precision {precision!r} not in {PRECISIONS}")
+    policy = StepPolicy.of(recipe, dev, precision)
     if len(data.train) == 0 or len(data.minival) == 0:
         raise DataError(f"{data.name}: empty train or minival split")
-    resolution = recipe.train_resolution(data.resolution)
+    stages = recipe.plan(data.resolution)
     train_split, minival = data.train.to(dev), data.minival.to(dev)
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    # channels-last is what GPU training uses, and on the CPU (oneDNN) it measured ~2.4x
-    # faster than NCHW for EfficientNet-style blocks at proxy resolutions.
-    memory_format = torch.channels_last
-    if cuda:
-        torch.backends.cudnn.benchmark = True  # fixed shapes: let cuDNN pick the fastest kernels
-    else:
-        # Denormal floats (tiny gradients, decayed weights) are 10-100x slower on x86 CPUs.
-        # The setting is process-wide, so it is restored when training ends.
-        flushing = _flushes_denormals()
-        torch.set_flush_denormal(True)
-    threads = torch.get_num_threads()
-    if not cuda and recipe.cpu_threads is not None:
-        torch.set_num_threads(recipe.cpu_threads)
-
-    n = len(train_split)
-    batch = min(recipe.batch_size, n)
-    steps_per_epoch = n // batch  # drop the ragged last batch: one shape per step
-    if recipe.max_train_batches_per_epoch is not None:
-        steps_per_epoch = min(steps_per_epoch, recipe.max_train_batches_per_epoch)
+    batch = min(recipe.batch_size, len(train_split))
+    steps_per_epoch = epoch_steps(recipe, len(train_split))
     total_steps = steps_per_epoch * recipe.epochs
-    warmup_steps = round(recipe.warmup_epochs * steps_per_epoch)
-    peak_lr = recipe.peak_lr()
 
-    def get_lr(step: int) -> float:
-        """Linear warmup to the peak, then cosine to 0 / staircase exponential / constant."""
-        if step < warmup_steps:
-            return peak_lr * (step + 1) / warmup_steps
-        if recipe.schedule == "cosine":
-            progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
-            return peak_lr * 0.5 * (1.0 + math.cos(math.pi * progress))
-        if recipe.schedule == "exponential":
-            return peak_lr * recipe.decay_rate ** math.floor(step / steps_per_epoch
-                                                             / recipe.decay_epochs)
-        return peak_lr
-
-    loss_curve: list[float] = []
-    accuracy_curve: list[float] = []
-    accuracy: float | None = None
-    status, reason, step, params = "ok", "", 0, 0
+    progress = TrainResult(status="ok", reason="", accuracy=None, loss_curve=(), epochs_run=0,
+                           steps_run=0, wall_time_s=0.0, seed=seed,
+                           resolution=_size(stages[0]), device=str(dev),
+                           precision=policy.precision, params=0, policy=policy.to_dict())
     model: nn.Module | None = None
-    optimizer: torch.optim.Optimizer | None = None
+    step: TrainStep | None = None
     try:
-        torch.manual_seed(seed)
-        model = build_model(spec, num_classes=data.num_classes, dropout=recipe.dropout,
-                            drop_path=recipe.drop_path)
-        params = count_model_params(model)
-        if recipe.zero_init:
-            _zero_init(model)
-        model = model.to(dev, memory_format=memory_format)
-        optimizer = _make_optimizer(model, recipe)
-        scaler = torch.amp.GradScaler(dev.type, enabled=precision == "fp16")
-        augment = Augmenter(resolution, randaug_magnitude=recipe.randaug_magnitude,
-                            randaug_layers=recipe.randaug_layers,
-                            mixup_alpha=recipe.mixup_alpha, seed=seed,
-                            crop_area=(recipe.crop_area, 1.0))
-        shuffle = torch.Generator().manual_seed(seed)
-        autocast = (torch.autocast(dev.type, dtype=amp_dtype) if amp_dtype is not None
-                    else nullcontext())
-
-        for epoch in range(1, recipe.epochs + 1):
-            model.train()
-            order = torch.randperm(n, generator=shuffle).to(dev)
-            # Per-step losses stay on the device; one sync per epoch checks them (a sync per
-            # step would stall a GPU), and the buffer still names the first bad step.
-            losses = torch.zeros(steps_per_epoch, device=dev)
-            for i in range(steps_per_epoch):
-                index = order[i * batch:(i + 1) * batch]
-                x, y = augment(train_split.images[index], train_split.labels[index],
-                               data.num_classes)
-                x = x.contiguous(memory_format=memory_format)
-                for group in optimizer.param_groups:
-                    group["lr"] = get_lr(step)
-                with autocast:
-                    logits = model(x)
-                loss = F.cross_entropy(logits.float(), y, label_smoothing=recipe.label_smoothing)
-                optimizer.zero_grad(set_to_none=True)
-                scaler.scale(loss).backward()
-                scaler.step(optimizer)
-                scaler.update()
-                losses[i] = loss.detach()
-                step += 1
-                if not cuda and not math.isfinite(losses[i].item()):
-                    raise _NonFiniteLoss(step, losses[i].item())
-            bad = (~torch.isfinite(losses)).nonzero()
-            if len(bad):
-                first = int(bad[0])
-                raise _NonFiniteLoss(step - steps_per_epoch + first + 1, losses[first].item())
-            loss_curve.append(float(losses.mean()))
-            accuracy = _evaluate(model, minival, augment, recipe.eval_batch_size, autocast,
-                                 memory_format)
-            accuracy_curve.append(accuracy)
-            if report is not None:
-                metrics = {"accuracy": accuracy, "loss": loss_curve[-1], "epoch": float(epoch),
-                           "steps": float(step)}
-                try:
-                    stop = report(epoch, metrics)
-                except Exception as exc:  # noqa: BLE001 - the caller's error, re-raised below
-                    raise _ReportError() from exc
-                if stop:
-                    status, reason = "stopped", f"stopped by report after epoch {epoch}"
+        with runtime_settings(dev, recipe.cpu_threads):
+            model = _build(spec, recipe, data.num_classes, stages[0].dropout, seed)
+            progress = replace(progress, params=count_model_params(model))
+            step = TrainStep(prepare_model(model, policy, dev), policy, dev)
+            progress = replace(progress, policy=step.describe())
+            shuffle = torch.Generator().manual_seed(seed)
+            for stage in stages:
+                augment = _augmenter(recipe, stage, seed + progress.epochs_run)
+                set_dropout(model, stage.dropout)
+                for _ in range(stage.epochs):
+                    order = torch.randperm(len(train_split), generator=shuffle).to(dev)
+                    losses = run_epoch(step, train_split, augment, order, batch,
+                                       steps_per_epoch, data.num_classes,
+                                       lambda i: lr_at(i, recipe, steps_per_epoch, total_steps),
+                                       progress.steps_run)
+                    accuracy = evaluate(model, minival, augment, recipe.eval_batch_size, policy)
+                    progress = replace(
+                        progress, accuracy=accuracy, epochs_run=progress.epochs_run + 1,
+                        steps_run=progress.steps_run + steps_per_epoch,
+                        loss_curve=(*progress.loss_curve, float(losses.mean())),
+                        accuracy_curve=(*progress.accuracy_curve, accuracy),
+                        resolution=augment.resolution,
+                        wall_time_s=time.perf_counter() - start)
+                    if _reported_stop(report, progress):
+                        progress = replace(progress, status="stopped", reason=(
+                            f"stopped by report after epoch {progress.epochs_run}"))
+                        break
+                if progress.status == "stopped":
                     break
     except _ReportError as wrapped:
         raise wrapped.__cause__ from None  # type: ignore[misc]
     except _NonFiniteLoss as exc:
-        status, reason = "failed", str(exc)
+        progress = replace(progress, status="failed", reason=str(exc))
     except Exception as exc:  # noqa: BLE001 - a candidate's failure becomes a result
-        status, reason = "failed", _describe(exc)
+        progress = replace(progress, status="failed", reason=describe_failure(exc))
     finally:
-        torch.set_num_threads(threads)
-        if not cuda:
-            torch.set_flush_denormal(flushing)
         # Free the candidate before the next one is built (an OOM leaves cached blocks).
-        del model, optimizer
+        del model, step
         gc.collect()
-        if cuda:
+        if dev.type == "cuda":
             torch.cuda.empty_cache()
-    return TrainResult(
-        status=status, reason=reason, accuracy=accuracy, loss_curve=tuple(loss_curve),
-        epochs_run=len(loss_curve), steps_run=step,
-        wall_time_s=time.perf_counter() - start, seed=seed, resolution=resolution,
-        device=str(dev), precision=precision, params=params,
-        accuracy_curve=tuple(accuracy_curve),
-    )
+    if progress.status == "failed":
+        progress = replace(progress, accuracy=None)
+    return replace(progress, wall_time_s=time.perf_counter() - start)
 
 
-def _flushes_denormals() -> bool:
-    """Whether the CPU currently flushes denormal floats to zero (torch has no getter)."""
-    tiny = torch.tensor(1e-38, dtype=torch.float32)
-    return bool((tiny * 1e-3).item() == 0.0)
+def epoch_steps(recipe: Recipe, num_train: int) -> int:
+    """Steps of one epoch: whole batches only (one shape per step), capped by the recipe."""
+    steps = num_train // min(recipe.batch_size, num_train)
+    if recipe.max_train_batches_per_epoch is not None:
+        steps = min(steps, recipe.max_train_batches_per_epoch)
+    return steps
 
 
-def _describe(exc: BaseException) -> str:
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-    if isinstance(exc, torch.OutOfMemoryError) or "out of memory" in message.lower():
-        return f"out of memory: {message}"[:500]
-    return f"{type(exc).__name__}: {message}"[:500]
+def run_epoch(step: TrainStep, split: Split, augment: Augmenter, order: torch.Tensor, batch: int,
+              steps: int, num_classes: int, lr: Callable[[int], float],
+              first_step: int) -> torch.Tensor:
+    """Train ``steps`` batches of ``split`` in ``order``; returns the per-step losses.
+
+    Per-step losses stay on the device and one sync per epoch checks them (a sync per step
+    would stall a GPU); the first bad step is still named. On the CPU, where a sync is free,
+    a non-finite loss stops the epoch at once.
+    """
+    step.model.train()
+    losses = torch.zeros(steps, device=step.device)
+    for i in range(steps):
+        index = order[i * batch:(i + 1) * batch]
+        x, y = augment(split.images[index], split.labels[index], num_classes)
+        step.set_lr(lr(first_step + i))
+        losses[i] = step(x, y)
+        if step.device.type == "cpu" and not math.isfinite(losses[i].item()):
+            raise _NonFiniteLoss(first_step + i + 1, losses[i].item())
+    bad = (~torch.isfinite(losses)).nonzero()
+    if len(bad):
+        first = int(bad[0])
+        raise _NonFiniteLoss(first_step + first + 1, losses[first].item())
+    return losses
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, augment: Augmenter, batch_size: int,
+             policy: StepPolicy) -> float:
+    """Top-1 accuracy on ``split`` (eval transform: plain resize to ``augment``'s size)."""
+    model.eval()
+    device = split.labels.device
+    correct = torch.zeros((), dtype=torch.long, device=device)
+    for start in range(0, len(split), batch_size):
+        x = augment.eval(split.images[start:start + batch_size])
+        with policy.autocast(device):
+            logits = model(x.contiguous(memory_format=policy.torch_memory_format))
+        correct += (logits.argmax(dim=1) == split.labels[start:start + batch_size]).sum()
+    return int(correct) / len(split)
+
+
+def set_dropout(model: nn.Module, p: float) -> None:
+    """Change the classifier dropout in place (progressive learning grows it per stage)."""
+    for module in model.modules():
+        if isinstance(module, nn.Dropout):
+            module.p = p
+
+
+def _build(spec: ArchSpec, recipe: Recipe, num_classes: int, dropout: float,
+           seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(spec, num_classes=num_classes, dropout=dropout,
+                        drop_path=recipe.drop_path)
+    if recipe.zero_init:
+        _zero_init(model)
+    return model
+
+
+def _size(stage: Stage) -> int:
+    assert stage.resolution is not None, "Recipe.plan resolves every stage's resolution"
+    return stage.resolution
+
+
+def _augmenter(recipe: Recipe, stage: Stage, seed: int) -> Augmenter:
+    return Augmenter(_size(stage), randaug_magnitude=stage.randaug_magnitude,
+                     randaug_layers=recipe.randaug_layers, mixup_alpha=stage.mixup_alpha,
+                     seed=seed, crop_area=(recipe.crop_area, 1.0))
+
+
+def _reported_stop(report: Report | None, progress: TrainResult) -> bool:
+    if report is None:
+        return False
+    try:
+        return bool(report(progress))
+    except Exception as exc:  # noqa: BLE001 - the caller's error, re-raised by train
+        raise _ReportError() from exc
 
 
 @torch.no_grad()
@@ -253,31 +277,5 @@ def _zero_init(model: nn.Module) -> None:
                 nn.init.zeros_(norms[-1].weight)
 
 
-def _make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    """Weight decay on conv/linear weights only (the official code skips BN and biases)."""
-    decay = [p for p in model.parameters() if p.ndim > 1]
-    no_decay = [p for p in model.parameters() if p.ndim <= 1]
-    groups = [{"params": decay, "weight_decay": recipe.weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    lr = recipe.peak_lr()
-    if recipe.optimizer == "rmsprop":
-        # The paper's RMSProp (decay 0.9, momentum 0.9, epsilon 1e-3) with TF semantics.
-        return RMSpropTF(groups, lr=lr, decay=0.9, momentum=0.9, eps=1e-3)
-    # foreach: one kernel per op over all tensors (the CPU default is a per-tensor loop).
-    if recipe.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=lr, momentum=0.9, nesterov=True, foreach=True)
-    return torch.optim.AdamW(groups, lr=lr, foreach=True)
-
-
-@torch.no_grad()
-def _evaluate(model: nn.Module, split: Split, augment: Augmenter, batch_size: int,
-              autocast: object, memory_format: torch.memory_format) -> float:
-    """Top-1 accuracy on ``split`` (eval transform: plain resize to the proxy resolution)."""
-    model.eval()
-    correct = torch.zeros((), dtype=torch.long, device=split.labels.device)
-    for start in range(0, len(split), batch_size):
-        x = augment.eval(split.images[start:start + batch_size])
-        with autocast:  # type: ignore[attr-defined]
-            logits = model(x.contiguous(memory_format=memory_format))
-        correct += (logits.argmax(dim=1) == split.labels[start:start + batch_size]).sum()
-    return int(correct) / len(split)
+__all__ = ["Report", "TrainResult", "epoch_steps", "evaluate", "lr_at", "run_epoch",
+           "set_dropout", "train"]

@@ -47,7 +47,7 @@ class RMSpropTF(Optimizer):
             ms = [self.state[p]["ms"] for p in params]
             mom = [self.state[p]["mom"] for p in params]
             if group["weight_decay"]:
-                grads = torch._foreach_add(grads, params, alpha=group["weight_decay"])
+                grads = list(torch._foreach_add(grads, params, alpha=group["weight_decay"]))
             torch._foreach_mul_(ms, group["decay"])
             torch._foreach_addcmul_(ms, grads, grads, value=1.0 - group["decay"])
             denom = torch._foreach_add(ms, group["eps"])

@@ -9,15 +9,35 @@ RandAugment with 2 layers, linear warmup) and differ where they do not (see ``Re
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, fields
 
 from proxy_train.errors import RecipeError
+from search_space.checks import is_int, is_number
 
 OPTIMIZERS: tuple[str, ...] = ("rmsprop", "sgd", "adamw")
 SCHEDULES: tuple[str, ...] = ("cosine", "exponential", "constant")
 DEFAULT_LR: dict[str, float] = {"rmsprop": 0.016, "sgd": 0.4, "adamw": 0.004}
 """Peak learning rate per 256 images when ``Recipe.lr`` is None (scaled by batch / 256)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """One stage of a training run: its length, image size and regularization.
+
+    A proxy run is one stage; progressive learning (the paper's section 4) is several, with
+    the image size and the regularization growing from stage to stage. ``resolution`` None
+    means the recipe's default for the data (see ``Recipe.train_resolution``).
+    """
+
+    epochs: int
+    resolution: int | None
+    randaug_magnitude: float
+    mixup_alpha: float
+    dropout: float
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +54,10 @@ class Recipe:
     short runs on small images). ``dropout``/``drop_path`` are lower than the final-training 0.2
     because a 10-epoch proxy underfits rather than overfits (a judgement, not yet swept).
     ``max_train_batches_per_epoch`` caps an epoch (smoke runs).
+    ``stages``: empty for a one-stage run built from ``epochs``, ``resolution``,
+    ``randaug_magnitude``, ``mixup_alpha`` and ``dropout``; otherwise the stages of a
+    progressive run, which replace those five fields (``epochs`` must be their sum; see
+    ``plan``).
     ``zero_init``: start the classifier and the last BN scale of every residual branch at
     zero, so a deep candidate starts as a shallow one with loss ln(K); without it the
     official init (a +-1/sqrt(K) readout of 1280 features) starts near loss 5 and
@@ -63,6 +87,7 @@ class Recipe:
     zero_init: bool = True
     cpu_threads: int | None = None
     seed: int = 0
+    stages: tuple[Stage, ...] = ()
 
     def __post_init__(self) -> None:
         problem = _problem(self)
@@ -89,8 +114,18 @@ class Recipe:
     def train_resolution(self, data_resolution: int) -> int:
         return self.resolution if self.resolution is not None else max(32, data_resolution // 2)
 
+    def plan(self, data_resolution: int) -> tuple[Stage, ...]:
+        """The stages this recipe trains, each with its resolution resolved for the data."""
+        stages = self.stages or (Stage(self.epochs, self.resolution, self.randaug_magnitude,
+                                       self.mixup_alpha, self.dropout),)
+        return tuple(Stage(s.epochs, s.resolution if s.resolution is not None
+                           else self.train_resolution(data_resolution),
+                           s.randaug_magnitude, s.mixup_alpha, s.dropout) for s in stages)
+
     def to_dict(self) -> dict[str, object]:
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["stages"] = [s.to_dict() for s in self.stages]
+        return out
 
     @classmethod
     def from_dict(cls, obj: Mapping[str, object]) -> Recipe:
@@ -102,19 +137,29 @@ class Recipe:
         if unknown:
             raise RecipeError(f"unknown recipe field(s) {unknown}; expected some of "
                               f"{sorted(known)}")
-        return cls(**obj)  # type: ignore[arg-type]
+        values = dict(obj)
+        values["stages"] = _stages(values.get("stages", ()))
+        return cls(**values)  # type: ignore[arg-type]
 
     def replace(self, **changes: object) -> Recipe:
         """``dataclasses.replace`` with ``RecipeError`` for unknown fields."""
         return Recipe.from_dict({**self.to_dict(), **changes})
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_num(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+def _stages(value: object) -> tuple[Stage, ...]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise RecipeError(f"stages {value!r} must be a list of stage objects")
+    out = []
+    known = {f.name for f in fields(Stage)}
+    for i, item in enumerate(value, start=1):
+        if isinstance(item, Stage):
+            out.append(item)
+            continue
+        if not isinstance(item, Mapping) or set(item) != known:
+            raise RecipeError(f"stage {i}: {item!r} must be an object with exactly the keys "
+                              f"{sorted(known)}")
+        out.append(Stage(**item))
+    return tuple(out)
 
 
 def _problem(r: Recipe) -> str | None:
@@ -122,36 +167,58 @@ def _problem(r: Recipe) -> str | None:
     ints = {"epochs": 1, "batch_size": 1, "randaug_layers": 1, "eval_batch_size": 1}
     for name, low in ints.items():
         value = getattr(r, name)
-        if not _is_int(value) or value < low:
+        if not is_int(value) or value < low:
             return f"{name} {value!r} must be an integer >= {low}"
     for name in ("resolution", "max_train_batches_per_epoch"):
         value = getattr(r, name)
-        if value is not None and (not _is_int(value) or value < (8 if name == "resolution" else 1)):
+        if value is not None and (not is_int(value) or value < (8 if name == "resolution" else 1)):
             return f"{name} {value!r} must be None or an integer >= {8 if name == 'resolution' else 1}"
-    if r.cpu_threads is not None and (not _is_int(r.cpu_threads) or r.cpu_threads < 1):
+    if r.cpu_threads is not None and (not is_int(r.cpu_threads) or r.cpu_threads < 1):
         return f"cpu_threads {r.cpu_threads!r} must be None or an integer >= 1"
     if not isinstance(r.zero_init, bool):
         return f"zero_init {r.zero_init!r} must be true or false"
-    if not _is_int(r.seed):
+    if not is_int(r.seed):
         return f"seed {r.seed!r} must be an integer"
     if r.optimizer not in OPTIMIZERS:
         return f"optimizer {r.optimizer!r} not in {OPTIMIZERS}"
     if r.schedule not in SCHEDULES:
         return f"schedule {r.schedule!r} not in {SCHEDULES}"
-    if r.lr is not None and (not _is_num(r.lr) or r.lr <= 0):
+    if r.lr is not None and (not is_number(r.lr) or r.lr <= 0):
         return f"lr {r.lr!r} must be None or a number > 0"
-    ranges = {
+    ranges: dict[str, tuple[float, float]] = {
         "weight_decay": (0.0, math.inf), "warmup_epochs": (0.0, math.inf),
         "decay_rate": (0.0, 1.0), "decay_epochs": (1e-9, math.inf),
         "label_smoothing": (0.0, 0.999), "randaug_magnitude": (0.0, 30.0),
         "mixup_alpha": (0.0, math.inf), "crop_area": (1e-3, 1.0),
         "dropout": (0.0, 0.999), "drop_path": (0.0, 0.999),
     }
-    for name, (low, high) in ranges.items():
+    for name, (lowest, highest) in ranges.items():
         value = getattr(r, name)
-        if not _is_num(value) or not low <= value <= high:
+        if not is_number(value) or not lowest <= value <= highest:
+            return f"{name} {value!r} must be a number in [{lowest}, {highest}]"
+    if not isinstance(r.stages, tuple) or not all(isinstance(s, Stage) for s in r.stages):
+        return f"stages {r.stages!r} must be a tuple of Stage"
+    for i, stage in enumerate(r.stages, start=1):
+        problem = _stage_problem(stage, ranges)
+        if problem:
+            return f"stage {i}: {problem}"
+    if r.stages and sum(s.epochs for s in r.stages) != r.epochs:
+        return (f"epochs {r.epochs!r} must equal the sum of the stages' epochs "
+                f"({sum(s.epochs for s in r.stages)})")
+    return None
+
+
+def _stage_problem(s: Stage, ranges: dict[str, tuple[float, float]]) -> str | None:
+    if not is_int(s.epochs) or s.epochs < 1:
+        return f"epochs {s.epochs!r} must be an integer >= 1"
+    if s.resolution is not None and (not is_int(s.resolution) or s.resolution < 8):
+        return f"resolution {s.resolution!r} must be None or an integer >= 8"
+    for name in ("randaug_magnitude", "mixup_alpha", "dropout"):
+        low, high = ranges[name]
+        value = getattr(s, name)
+        if not is_number(value) or not low <= value <= high:
             return f"{name} {value!r} must be a number in [{low}, {high}]"
     return None
 
 
-__all__ = ["Recipe", "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]
+__all__ = ["Recipe", "Stage", "OPTIMIZERS", "SCHEDULES", "DEFAULT_LR"]

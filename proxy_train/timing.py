@@ -7,15 +7,14 @@ executes it on the target device, minus data loading:
   generated once on the device) with dropout and stochastic depth active (train mode),
   cross-entropy with label smoothing 0.1 against random labels over ``num_classes``;
 * backward;
-* the optimizer step and ``zero_grad(set_to_none=True)``. The default optimizer is RMSProp
-  (decay 0.9, momentum 0.9, eps 1e-3, weight decay 1e-5), the optimizer EfficientNetV2 trains
-  with; ``'sgd'`` (momentum 0.9, Nesterov) and ``'adamw'`` are available. Its per-parameter
-  elementwise work is part of the step, so bigger (e.g. more fused) candidates pay for their
-  parameters here too;
-* in the precision and memory format real training uses: autocast to the profile's
-  ``bf16``/``fp16`` on CUDA (fp16 without a GradScaler, whose per-step overflow check would
-  add a host sync that a timing need not reproduce), fp32 on the CPU; ``channels_last`` on
-  CUDA, contiguous on the CPU; ``torch.backends.cudnn.benchmark`` on (restored afterwards).
+* the optimizer step. All of it is ``proxy_train.step.TrainStep`` under the ``StepPolicy`` of
+  the recipe (default ``Recipe()``: TF-semantics RMSProp 0.9/0.9, eps 1e-3, weight decay
+  1e-5, the optimizer EfficientNetV2 trains with), exactly the step ``proxy_train.loop``
+  trains with: its per-parameter optimizer work is part of the step, so bigger (e.g. more
+  fused) candidates pay for their parameters here too;
+* in the target's precision (the profile's ``bf16``/``fp16`` autocast on CUDA, fp16 with the
+  grad scaler, fp32 on the CPU), channels-last, under ``proxy_train.step.runtime_settings``
+  (cuDNN autotuning on CUDA, denormal flushing on the CPU; restored afterwards).
 
 It is measured at the TARGET training resolution and batch, not at the proxy training
 resolution: step time at a reduced resolution ranks candidates only loosely like step time at
@@ -38,7 +37,7 @@ The result reports the median step time, the spread (IQR / median), peak memory 
 provenance a reader needs (device, driver, torch version, batch, resolution, precision,
 memory format). A candidate that cannot run (out of memory, any error in its forward or
 backward) gives ``status='failed'`` with a reason; this function raises only for errors in its
-own arguments (``HardwareError``).
+own arguments (``TimingError``, or ``HardwareError`` for an unknown or absent target).
 """
 
 from __future__ import annotations
@@ -49,22 +48,27 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from proxy_train.errors import HardwareError
-from proxy_train.hardware import PRECISIONS, Target, driver_version, resolve_hardware
+from proxy_train.errors import TimingError
+from proxy_train.hardware import Target, driver_version, resolve_hardware
+from proxy_train.recipe import Recipe
+from proxy_train.step import StepPolicy, TrainStep, describe_failure, prepare_model, \
+    runtime_settings
+from search_space.checks import is_int
 from search_space.model import build_model
 from search_space.spec import ArchSpec
 
-OPTIMIZERS: tuple[str, ...] = ("rmsprop", "sgd", "adamw")
-MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
 WINDOW = 5
 """Steps per warm-up window and per timing chunk."""
-LABEL_SMOOTHING = 0.1
+LR_SCALE = 0.01
+"""The timed step runs at 1% of the recipe's peak learning rate: the cost of a step does not
+depend on it, and random data at the peak rate with no warm-up can drive the weights to inf,
+where an fp16 grad scaler would skip optimizer steps and make the timing too fast."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +109,8 @@ class StepTiming:
     warmup_stable: bool = False
     """Whether warm-up ended because two window medians agreed within ``stability``."""
     seed: int = 0
+    policy: dict[str, object] = field(default_factory=dict)
+    """The step as it ran (``TrainStep.describe``): the policy and the optimizer class."""
 
     @property
     def ok(self) -> bool:
@@ -118,12 +124,10 @@ class StepTiming:
 @dataclass(frozen=True, slots=True)
 class _Settings:
     target: Target
+    policy: StepPolicy
     batch_size: int
     resolution: int
     num_classes: int
-    precision: str
-    memory_format: str
-    optimizer: str
     min_steps: int
     max_steps: int
     warmup_max_steps: int
@@ -140,9 +144,8 @@ def time_training_step(
     resolution: int,
     batch_size: int | None = None,
     num_classes: int | None = 1000,
+    recipe: Recipe | None = None,
     precision: str | None = None,
-    memory_format: str | None = None,
-    optimizer: str = "rmsprop",
     dropout: float = 0.2,
     drop_path: float = 0.2,
     min_steps: int = 20,
@@ -155,15 +158,16 @@ def time_training_step(
 ) -> StepTiming:
     """Median training step time of ``spec`` on ``target`` (a ``Target`` or hardware name).
 
-    ``batch_size`` defaults to the profile's ``timing_batch`` and ``precision`` to its
-    precision; ``num_classes`` is the classifier width of the *target* data set (``None`` keeps
-    ``spec.num_classes``, which may be a small proxy dataset's). Never raises for the
-    candidate's own failure: see ``StepTiming.status``.
+    The step is the one ``recipe`` (default ``Recipe()``) trains with. ``batch_size`` defaults
+    to the profile's ``timing_batch`` and ``precision`` to its precision; ``num_classes`` is
+    the classifier width of the *target* data set (``None`` keeps ``spec.num_classes``, which
+    may be a small proxy dataset's); ``dropout``/``drop_path`` those of the final training.
+    Never raises for the candidate's own failure: see ``StepTiming.status``.
     """
-    settings = _settings(target, batch_size, resolution,
+    settings = _settings(target, recipe, batch_size, resolution,
                          spec.num_classes if num_classes is None else num_classes,
-                         precision, memory_format, optimizer, min_steps, max_steps,
-                         warmup_max_steps, time_budget_s, stability, target_rse, seed)
+                         precision, min_steps, max_steps, warmup_max_steps, time_budget_s,
+                         stability, target_rse, seed)
 
     def build() -> nn.Module:
         return build_model(spec, num_classes=settings.num_classes, dropout=dropout,
@@ -179,9 +183,8 @@ def time_module_step(
     resolution: int,
     num_classes: int,
     batch_size: int | None = None,
+    recipe: Recipe | None = None,
     precision: str | None = None,
-    memory_format: str | None = None,
-    optimizer: str = "rmsprop",
     min_steps: int = 20,
     max_steps: int = 200,
     warmup_max_steps: int = 50,
@@ -195,128 +198,110 @@ def time_module_step(
     ``num_classes`` must be the model's output width. The model is moved to the device and
     to the memory format, and put in train mode.
     """
-    settings = _settings(target, batch_size, resolution, num_classes, precision,
-                         memory_format, optimizer, min_steps, max_steps, warmup_max_steps,
-                         time_budget_s, stability, target_rse, seed)
+    settings = _settings(target, recipe, batch_size, resolution, num_classes, precision,
+                         min_steps, max_steps, warmup_max_steps, time_budget_s, stability,
+                         target_rse, seed)
     build = model if not isinstance(model, nn.Module) else (lambda: model)
     return _run(build, settings)
 
 
-def _settings(target: Target | str, batch_size: int | None, resolution: int,
-              num_classes: int, precision: str | None, memory_format: str | None,
-              optimizer: str, min_steps: int, max_steps: int, warmup_max_steps: int,
-              time_budget_s: float, stability: float, target_rse: float,
-              seed: int) -> _Settings:
+def _settings(target: Target | str, recipe: Recipe | None, batch_size: int | None,
+              resolution: int, num_classes: int, precision: str | None, min_steps: int,
+              max_steps: int, warmup_max_steps: int, time_budget_s: float, stability: float,
+              target_rse: float, seed: int) -> _Settings:
     if not isinstance(target, Target):
         target = resolve_hardware(target)
     batch = target.profile.timing_batch if batch_size is None else batch_size
-    prec = target.profile.precision if precision is None else precision
-    fmt = memory_format or ("channels_last" if target.is_cuda else "contiguous")
+    policy = StepPolicy.of(recipe or Recipe(), target.device,
+                           precision or target.profile.precision)
     for name, value, low in (("batch_size", batch, 1), ("resolution", resolution, 8),
                              ("num_classes", num_classes, 1), ("min_steps", min_steps, 1),
                              ("max_steps", max_steps, 1), ("warmup_max_steps",
                                                             warmup_max_steps, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise HardwareError(f"timing: {name} {value!r} must be an integer >= {low}")
+        if not is_int(value) or value < low:
+            raise TimingError(f"timing: {name} {value!r} must be an integer >= {low}")
     if max_steps < min_steps:
-        raise HardwareError(f"timing: max_steps {max_steps} must be >= min_steps {min_steps}")
-    if prec not in PRECISIONS:
-        raise HardwareError(f"timing: precision {prec!r} not in {PRECISIONS}")
-    if fmt not in MEMORY_FORMATS:
-        raise HardwareError(f"timing: memory_format {fmt!r} not in {MEMORY_FORMATS}")
-    if optimizer not in OPTIMIZERS:
-        raise HardwareError(f"timing: optimizer {optimizer!r} not in {OPTIMIZERS}")
+        raise TimingError(f"timing: max_steps {max_steps} must be >= min_steps {min_steps}")
     if not time_budget_s > 0 or not stability > 0 or not target_rse > 0:
-        raise HardwareError("timing: time_budget_s, stability and target_rse must be > 0, got "
-                            f"{time_budget_s!r}, {stability!r}, {target_rse!r}")
-    return _Settings(target, batch, resolution, num_classes, prec, fmt, optimizer, min_steps,
-                     max_steps, warmup_max_steps, float(time_budget_s), float(stability),
+        raise TimingError("timing: time_budget_s, stability and target_rse must be > 0, got "
+                          f"{time_budget_s!r}, {stability!r}, {target_rse!r}")
+    return _Settings(target, policy, batch, resolution, num_classes, min_steps, max_steps,
+                     warmup_max_steps, float(time_budget_s), float(stability),
                      float(target_rse), seed)
 
 
-def _make_optimizer(name: str, params: Iterator[nn.Parameter]) -> torch.optim.Optimizer:
-    # The learning rates are irrelevant to the time, but kept realistic so that the weights
-    # stay finite over a few hundred steps (denormals or NaNs could change CPU timings).
-    if name == "rmsprop":
-        return torch.optim.RMSprop(params, lr=1e-4, alpha=0.9, eps=1e-3, momentum=0.9,
-                                   weight_decay=1e-5)
-    if name == "sgd":
-        return torch.optim.SGD(params, lr=1e-3, momentum=0.9, nesterov=True,
-                               weight_decay=1e-5)
-    return torch.optim.AdamW(params, lr=1e-4, weight_decay=0.05)
-
-
-_OOM_TYPES = tuple({getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError),
-                    torch.cuda.OutOfMemoryError})
-
-
-def _is_oom(exc: BaseException) -> bool:
-    return isinstance(exc, _OOM_TYPES) or "out of memory" in str(exc).lower()
+@dataclass(frozen=True, slots=True)
+class _Measured:
+    median_ms: float
+    spread: float
+    mean_ms: float
+    steps: int
+    warmup_steps: int
+    rse: float | None
+    warmup_stable: bool
+    policy: dict[str, object]
 
 
 def _run(build: Callable[[], nn.Module], s: _Settings) -> StepTiming:
     device = torch.device(s.target.device)
     started = time.perf_counter()
-    base = dict(device_name=s.target.device_name, driver=driver_version(device),
-                torch_version=torch.__version__, batch_size=s.batch_size,
-                resolution=s.resolution, precision=s.precision, memory_format=s.memory_format,
-                hardware=s.target.name, optimizer=s.optimizer, num_classes=s.num_classes,
-                seed=s.seed)
     memory = _MemoryProbe(device)
     state: dict[str, object] = {}
+    measured: _Measured | None = None
+    peak: int | None = None
+    reason = ""
     try:
         with _measurement_context(device, s.seed):
             memory.start()
-            result = _measure(build, s, device, state)
+            measured = _measure(build, s, device, state)
             peak = memory.peak()
-        return StepTiming(status="ok", reason="", peak_memory_bytes=peak,
-                          time_s=time.perf_counter() - started, **result, **base)
     except Exception as exc:  # noqa: BLE001 - the candidate's failure is a result, not a crash
-        kind = "out of memory" if _is_oom(exc) else type(exc).__name__
-        reason = f"{kind}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        return StepTiming(status="failed", reason=reason[:500], median_ms=None, spread=None,
-                          mean_ms=None, steps=0, warmup_steps=0, peak_memory_bytes=None,
-                          images_per_s=None, time_s=time.perf_counter() - started, **base)
+        reason = describe_failure(exc)
     finally:
         state.clear()  # drop the model, optimizer and batch before emptying the cache
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
+    m = measured
+    return StepTiming(
+        status="ok" if m is not None else "failed", reason=reason,
+        median_ms=m.median_ms if m else None, spread=m.spread if m else None,
+        mean_ms=m.mean_ms if m else None, steps=m.steps if m else 0,
+        warmup_steps=m.warmup_steps if m else 0, peak_memory_bytes=peak,
+        images_per_s=s.batch_size * 1000.0 / m.median_ms if m else None,
+        device_name=s.target.device_name, driver=driver_version(device),
+        torch_version=torch.__version__, batch_size=s.batch_size, resolution=s.resolution,
+        precision=s.policy.precision, memory_format=s.policy.memory_format,
+        time_s=time.perf_counter() - started, hardware=s.target.name,
+        optimizer=s.policy.optimizer, num_classes=s.num_classes,
+        rse=m.rse if m else None, warmup_stable=m.warmup_stable if m else False, seed=s.seed,
+        policy=m.policy if m else s.policy.to_dict())
 
 
 @contextlib.contextmanager
 def _measurement_context(device: torch.device, seed: int) -> Iterator[None]:
-    """Seeded RNG (global state restored after) and cuDNN autotuning on, as in training."""
+    """Seeded RNG (global state restored after) and the runtime settings training uses."""
     cuda = device.type == "cuda"
-    previous = torch.backends.cudnn.benchmark
     with torch.random.fork_rng(devices=[device.index or 0] if cuda else []), \
-            (torch.cuda.device(device) if cuda else contextlib.nullcontext()):
+            (torch.cuda.device(device) if cuda else contextlib.nullcontext()), \
+            runtime_settings(device):
         torch.manual_seed(seed)
-        torch.backends.cudnn.benchmark = cuda or previous
-        try:
-            yield
-        finally:
-            torch.backends.cudnn.benchmark = previous
+        yield
 
 
 def _measure(build: Callable[[], nn.Module], s: _Settings, device: torch.device,
-             state: dict[str, object]) -> dict[str, object]:
-    fmt = torch.channels_last if s.memory_format == "channels_last" else torch.contiguous_format
-    model = build().to(device=device, memory_format=fmt).train()
-    opt = _make_optimizer(s.optimizer, model.parameters())
+             state: dict[str, object]) -> _Measured:
+    model = prepare_model(build(), s.policy, device).train()
+    train_step = TrainStep(model, s.policy, device)
+    train_step.set_lr(s.policy.lr * LR_SCALE)
     x = torch.randn(s.batch_size, 3, s.resolution, s.resolution, device=device)
-    x = x.contiguous(memory_format=fmt)
-    y = torch.randint(0, s.num_classes, (s.batch_size,), device=device)
-    state.update(model=model, opt=opt, x=x, y=y)
-    amp = s.precision != "fp32"
-    dtype = torch.bfloat16 if s.precision == "bf16" else torch.float16
+    # Soft targets, as the augmentation gives the training loop.
+    y = F.one_hot(torch.randint(0, s.num_classes, (s.batch_size,), device=device),
+                  s.num_classes).float()
+    state.update(model=model, step=train_step, x=x, y=y)
 
     def step() -> None:
-        with torch.autocast(device_type=device.type, dtype=dtype, enabled=amp):
-            loss = F.cross_entropy(model(x), y, label_smoothing=LABEL_SMOOTHING)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
+        train_step(x, y)
 
     timer = _CudaTimer(device) if device.type == "cuda" else _CpuTimer()
     start = time.perf_counter()
@@ -350,10 +335,10 @@ def _measure(build: Callable[[], nn.Module], s: _Settings, device: torch.device,
     median = statistics.median(times)
     q1, _q2, q3 = statistics.quantiles(times, n=4, method="inclusive") if len(times) > 1 \
         else (median, median, median)
-    return dict(median_ms=median, spread=(q3 - q1) / median, mean_ms=statistics.fmean(times),
-                steps=len(times), warmup_steps=warmup,
-                images_per_s=s.batch_size * 1000.0 / median,
-                rse=None if math.isinf(rse) else rse, warmup_stable=stable)
+    return _Measured(median_ms=median, spread=(q3 - q1) / median,
+                     mean_ms=statistics.fmean(times), steps=len(times), warmup_steps=warmup,
+                     rse=None if math.isinf(rse) else rse, warmup_stable=stable,
+                     policy=train_step.describe())
 
 
 def _relative_se_of_median(times: list[float]) -> float:
@@ -437,4 +422,4 @@ def _proc_status_kb(key: str) -> int:
     raise ValueError(f"{key} not in /proc/self/status")
 
 
-__all__ = ["OPTIMIZERS", "StepTiming", "time_module_step", "time_training_step"]
+__all__ = ["StepTiming", "time_module_step", "time_training_step"]

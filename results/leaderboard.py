@@ -35,7 +35,7 @@ from results.pareto import pareto_mask
 from search_space.codec import decode, encode, from_dict
 from search_space.errors import SpecError
 
-from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, empty_table, validate_row
+from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, validate_row
 
 LEADERBOARD_FILE = "leaderboard.parquet"
 BEST_FILE = "best.json"
@@ -89,10 +89,6 @@ class Leaderboard:
         """The leaderboard as a DataFrame (every column, even when there are no rows).
         Integer columns use pandas' nullable ``Int64``."""
         return to_pandas(self._table(self._load()))
-
-    def finished_hashes(self) -> set[str]:
-        """``arch_hash`` of every recorded candidate, whatever its status."""
-        return {r["arch_hash"] for r in self._load()}
 
     def best(self, n: int = 1) -> pd.DataFrame:
         """The ``n`` ok rows with the highest reward (ties: earlier trial first)."""
@@ -184,11 +180,6 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow table to DataFrame with nullable integers (a missing epoch stays an int column)."""
     mapping = {pa.int64(): pd.Int64Dtype()}
     return table.to_pandas(types_mapper=mapping.get)
-
-
-def empty_frame() -> pd.DataFrame:
-    """An empty DataFrame with every leaderboard column."""
-    return to_pandas(empty_table())
 
 
 def _write_table(table: pa.Table, fh: IO[bytes]) -> None:

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import numpy.typing as npt
+
+Values = Sequence[float] | npt.NDArray[np.floating]
 
 
-def pareto_mask(
-    accuracy: Sequence[float], step_time: Sequence[float], params: Sequence[float]
-) -> list[bool]:
+def pareto_mask(accuracy: Values, step_time: Values, params: Values) -> list[bool]:
     """``mask[i]`` is True iff no other point is at least as good on all three objectives
     and strictly better on one. Points with equal objectives are all kept; a point with a
     missing (NaN) objective is never on the front."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -46,7 +47,7 @@ def summary_table(df: pd.DataFrame, top: int = 10) -> str:
     header = ("rank", "reward", "accuracy", "step ms", "params M", "MACs G", "arch hash")
     lines = [header]
 
-    def fmt(value: object, spec: str, scale: float = 1.0) -> str:
+    def fmt(value: Any, spec: str, scale: float = 1.0) -> str:
         if value is None or pd.isna(value):
             return "-"
         return format(float(value) / scale, spec)
@@ -116,11 +117,11 @@ def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
         acc, ms, params = (_floats(ok[c]) for c in ("accuracy", "step_time_ms", "params"))
         points = ax.scatter(ms, acc, c=params / 1e6, cmap="viridis", s=18)
         fig.colorbar(points, ax=ax, label="params (M)")
-        front = np.array(pareto_mask(acc, ms, params), dtype=bool)
+        front = np.asarray(pareto_mask(acc, ms, params))
         ax.plot(ms[front], acc[front], "o", mfc="none", color="C3", ms=9,
                 label="Pareto front (accuracy, step time, params)")
         # The 2-D front of this view: best accuracy reachable at each step time.
-        flat = np.array(pareto_mask(acc, ms, np.zeros_like(ms)), dtype=bool)
+        flat = np.asarray(pareto_mask(acc, ms, np.zeros_like(ms)))
         order = np.argsort(ms[flat])
         ax.step(ms[flat][order], acc[flat][order], where="post", color="C3", lw=1, ls="--",
                 label="front of accuracy vs step time")

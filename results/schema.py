@@ -53,7 +53,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("failure_reason", S, True, "Why the candidate failed or stopped; null when ok."),
     _c("accuracy", F, True, "Proxy-training top-1 accuracy on the minival split, in [0, 1]."),
     _c("step_time_ms", F, True, "Median training step time in milliseconds."),
-    _c("step_time_spread", F, True, "Relative spread of step times ((p90 - p10) / median)."),
+    _c("step_time_spread", F, True, "Relative spread of step times: interquartile range / median."),
     _c("step_time_steps", I, True, "Number of timed steps."),
     _c("step_time_norm", F, True, "S: step time divided by the reference architecture's."),
     _c("params", I, False, "Trainable parameters (analytic count from the spec)."),
@@ -68,7 +68,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("device_name", S, True, "Device the candidate was timed on, as reported by torch."),
     _c("precision", S, True, "Numeric precision of timing and training (e.g. `bf16`)."),
     _c("torch_version", S, True, "torch version used."),
-    _c("provenance_json", S, True, "Any further provenance (recipe, driver, host) as JSON."),
+    _c("provenance_json", S, True, "Further provenance as JSON: `timing` (the step timing "
+                                   "with its device, driver and step policy), `training` "
+                                   "(policy, curves), `node` (where it ran)."),
     _c("seed", I, True, "Seed of the candidate's proxy training."),
     _c("started_at", _TIMESTAMP, True, "When the trial started (UTC)."),
     _c("finished_at", _TIMESTAMP, True, "When the trial finished (UTC)."),

@@ -22,6 +22,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
+from search_space.checks import is_int
 from search_space.codec import encode
 from search_space.errors import NasError, SpaceError
 from search_space.spaces import SearchSpace, check_in_space, sample, space_size, to_choices
@@ -88,8 +89,11 @@ class Observation:
 class Strategy(Protocol):
     """What the driver needs of a strategy."""
 
-    name: str
-    space: SearchSpace
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def space(self) -> SearchSpace: ...
 
     def ask(self) -> Proposal:
         """The next candidate (never one proposed or told before, unless repeats are allowed)."""
@@ -134,9 +138,9 @@ class BaseStrategy:
 
     def __init__(self, space: SearchSpace, *, seed: int, num_classes: int = 1000,
                  allow_repeats: bool = False, max_retries: int = DEFAULT_MAX_RETRIES) -> None:
-        if isinstance(seed, bool) or not isinstance(seed, int):
+        if not is_int(seed):
             raise StrategyError(f"seed {seed!r} must be an integer")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 1:
+        if not is_int(max_retries) or max_retries < 1:
             raise StrategyError(f"max_retries {max_retries!r} must be an integer >= 1")
         self.space = space
         self.seed = seed

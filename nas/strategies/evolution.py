@@ -14,6 +14,7 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from search_space.checks import is_int
 from search_space.spaces import SearchSpace, mutate, to_choices
 from search_space.spec import ArchSpec
 
@@ -33,7 +34,7 @@ class RegularizedEvolution(BaseStrategy):
         super().__init__(space, seed=seed, num_classes=num_classes,
                          allow_repeats=allow_repeats, **kwargs)
         for key, value in (("population_size", population_size), ("sample_size", sample_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if not is_int(value) or value < 1:
                 raise StrategyError(f"{key} {value!r} must be an integer >= 1")
         if sample_size > population_size:
             raise StrategyError(f"sample_size {sample_size} must be <= population_size "

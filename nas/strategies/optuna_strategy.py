@@ -21,6 +21,7 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from search_space.checks import is_int
 from search_space.codec import encode
 from search_space.errors import SpaceError
 from search_space.spaces import SearchSpace, decisions, sample, to_choices
@@ -46,7 +47,7 @@ class _OptunaStrategy(BaseStrategy):
     """An Optuna study driven through ask/tell."""
 
     def __init__(self, space: SearchSpace, *, seed: int, num_classes: int,
-                 allow_repeats: bool, sampler_factory: Any, directions: Sequence[str],
+                 allow_repeats: bool, sampler_factory: Any, directions: Sequence[Any],
                  **kwargs: Any) -> None:
         super().__init__(space, seed=seed, num_classes=num_classes,
                          allow_repeats=allow_repeats, **kwargs)
@@ -144,8 +145,7 @@ class NSGA2Strategy(_OptunaStrategy):
                  allow_repeats: bool = False, population_size: int = 20,
                  mutation_prob: float | None = None, crossover_prob: float = 0.9,
                  **kwargs: Any) -> None:
-        if isinstance(population_size, bool) or not isinstance(population_size, int) \
-                or population_size < 2:
+        if not is_int(population_size) or population_size < 2:
             raise StrategyError(f"population_size {population_size!r} must be an integer >= 2")
 
         def factory() -> optuna.samplers.BaseSampler:

@@ -27,7 +27,8 @@ from search_space.spec import ArchSpec
 
 from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 
-OPTIMIZERS = ("adam", "sgd")
+CONTROLLER_OPTIMIZERS = ("adam", "sgd")
+"""Optimizers of the REINFORCE controller (not of candidate training)."""
 
 
 def _softmax(logits: np.ndarray) -> np.ndarray:
@@ -59,8 +60,8 @@ class Reinforce(BaseStrategy):
                  failure_reward: float | None = None, **kwargs: Any) -> None:
         super().__init__(space, seed=seed, num_classes=num_classes,
                          allow_repeats=allow_repeats, **kwargs)
-        if optimizer not in OPTIMIZERS:
-            raise StrategyError(f"optimizer {optimizer!r} not in {OPTIMIZERS}")
+        if optimizer not in CONTROLLER_OPTIMIZERS:
+            raise StrategyError(f"optimizer {optimizer!r} not in {CONTROLLER_OPTIMIZERS}")
         if not lr > 0:
             raise StrategyError(f"lr {lr!r} must be > 0")
         if not 0 <= baseline_decay < 1:

@@ -44,6 +44,7 @@ def _read(files: list[Path], image_col: str | None, label_col: str | None
             wanted = repr(col) if col else f"one of {list(options)}"
             raise DataError(f"{files[0]}: no {role} column {wanted}; columns found: {columns} "
                             f"(name them with parquet:PATH?image=COL&label=COL)")
+    assert image_col is not None and label_col is not None  # checked just above
     payloads: list = []
     names: list[str] = []
     labels = []
@@ -69,6 +70,8 @@ def _read(files: list[Path], image_col: str | None, label_col: str | None
 
 def _hf_class_names(schema: pa.Schema, label_col: str) -> list[str] | None:
     meta = (schema.metadata or {}).get(b"huggingface")
+    if meta is None:
+        return None
     try:
         feature = json.loads(meta)["info"]["features"][label_col]
         names = feature.get("names")

@@ -9,9 +9,10 @@ import torch
 from torch import nn
 
 import proxy_train.loop as loop
+import proxy_train.step as step_module
 from proxy_train.data import DataSplits, load_data
 from proxy_train.errors import RecipeError
-from proxy_train.loop import TrainResult, train
+from proxy_train.loop import TrainResult, lr_at, train
 from proxy_train.recipe import DEFAULT_LR, Recipe
 from search_space.codec import decode
 
@@ -106,23 +107,24 @@ def test_other_optimizers_and_schedules(tiny_data: DataSplits, optimizer: str,
 
 
 def test_report_stops_early(tiny_data: DataSplits) -> None:
-    seen: list[tuple[int, dict]] = []
+    seen: list[TrainResult] = []
 
-    def report(epoch: int, metrics: dict) -> bool:
-        seen.append((epoch, metrics))
-        return epoch == 2
+    def report(progress: TrainResult) -> bool:
+        seen.append(progress)
+        return progress.epochs_run == 2
 
     result = train(TINY, SMOKE, tiny_data, report=report)
     assert result.status == "stopped" and result.epochs_run == 2
     assert result.reason == "stopped by report after epoch 2"
-    assert [e for e, _ in seen] == [1, 2]
-    assert set(seen[0][1]) == {"accuracy", "loss", "epoch", "steps"}
-    assert result.accuracy == seen[-1][1]["accuracy"]
-    assert seen[-1][1]["steps"] == 4.0
+    assert [p.epochs_run for p in seen] == [1, 2]
+    assert [p.status for p in seen] == ["ok", "ok"]
+    assert len(seen[0].loss_curve) == 1 and len(seen[1].accuracy_curve) == 2
+    assert result.accuracy == seen[-1].accuracy
+    assert seen[-1].steps_run == 4
 
 
 def test_report_errors_propagate(tiny_data: DataSplits) -> None:
-    def report(epoch: int, metrics: dict) -> bool:
+    def report(progress: TrainResult) -> bool:
         raise LookupError("scheduler went away")
 
     with pytest.raises(LookupError, match="scheduler went away"):
@@ -195,8 +197,23 @@ def test_bad_precision_is_the_callers_error(tiny_data: DataSplits) -> None:
 
 def test_process_wide_cpu_settings_are_restored(tiny_data: DataSplits) -> None:
     threads = torch.get_num_threads()
-    assert not loop._flushes_denormals()
-    result = train(TINY, Recipe(**{**SMOKE.to_dict(), "cpu_threads": 2}), tiny_data, seed=0)
+    assert not step_module._flushes_denormals()
+    result = train(TINY, SMOKE.replace(cpu_threads=2), tiny_data, seed=0)
     assert result.status == "ok"
-    assert not loop._flushes_denormals()  # denormal flushing was on only while training
+    assert not step_module._flushes_denormals()  # flushing was on only while training
     assert torch.get_num_threads() == threads
+
+
+def test_lr_schedule() -> None:
+    recipe = Recipe(batch_size=256, lr=0.1, warmup_epochs=1.0, schedule="cosine")
+    steps_per_epoch, total = 10, 100
+    lrs = [lr_at(i, recipe, steps_per_epoch, total) for i in range(total)]
+    assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)  # linear warmup
+    assert lrs[10] == pytest.approx(0.1)  # the peak right after the warmup
+    assert lrs[55] == pytest.approx(0.05)  # half way through the cosine
+    assert lrs[-1] < 0.001
+    staircase = recipe.replace(schedule="exponential", decay_rate=0.5, decay_epochs=2.0,
+                               warmup_epochs=0.0)
+    assert [lr_at(i, staircase, 10, 100) for i in (0, 19, 20, 39, 40)] == \
+        pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
+    assert lr_at(70, recipe.replace(schedule="constant"), 10, 100) == pytest.approx(0.1)

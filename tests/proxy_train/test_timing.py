@@ -7,8 +7,9 @@ import torch
 from torch import nn
 
 import proxy_train.timing as timing
-from proxy_train.errors import HardwareError
+from proxy_train.errors import HardwareError, RecipeError, TimingError
 from proxy_train.hardware import resolve_hardware
+from proxy_train.recipe import Recipe
 from proxy_train.timing import StepTiming, time_module_step, time_training_step
 from search_space.cost import count_macs
 from search_space.spec import ArchSpec, StageSpec
@@ -57,7 +58,7 @@ def test_timing_is_ok_with_provenance(tiny: StepTiming) -> None:
     assert tiny.device_name == CPU.device_name
     assert tiny.driver is None
     assert (tiny.batch_size, tiny.resolution, tiny.num_classes) == (2, 32, 10)
-    assert (tiny.precision, tiny.memory_format) == ("fp32", "contiguous")
+    assert (tiny.precision, tiny.memory_format) == ("fp32", "channels_last")
     assert (tiny.hardware, tiny.optimizer, tiny.seed) == ("cpu", "rmsprop", 0)
     assert tiny.time_s > 0
     assert tiny.peak_memory_bytes is None or tiny.peak_memory_bytes >= 0
@@ -149,26 +150,27 @@ def test_time_module_step_times_any_classifier() -> None:
     model = nn.Sequential(nn.Conv2d(3, 8, 3, stride=2), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
                           nn.Linear(8, 5))
     t = time_module_step(model, target=CPU, resolution=32, num_classes=5, batch_size=2,
-                         optimizer="sgd", min_steps=4, max_steps=4, warmup_max_steps=2)
+                         recipe=Recipe(optimizer="sgd"), min_steps=4, max_steps=4,
+                         warmup_max_steps=2)
     assert t.ok and t.steps == 4 and t.optimizer == "sgd" and t.num_classes == 5
+    assert t.policy["optimizer_class"] == "SGD"
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "message"),
+    ("kwargs", "error", "message"),
     [
-        ({"precision": "int8"}, "precision 'int8' not in"),
-        ({"optimizer": "lion"}, "optimizer 'lion' not in"),
-        ({"memory_format": "nhwc"}, "memory_format 'nhwc' not in"),
-        ({"min_steps": 10, "max_steps": 5}, "max_steps 5 must be >= min_steps 10"),
-        ({"batch_size": 0}, "batch_size 0 must be an integer >= 1"),
-        ({"time_budget_s": 0}, "must be > 0"),
-        ({"target": "v100"}, "hardware 'v100' not found on this machine"),
-        ({"target": "tpu"}, "unknown hardware 'tpu'"),
+        ({"precision": "int8"}, RecipeError, "precision 'int8' not in"),
+        ({"min_steps": 10, "max_steps": 5}, TimingError, "max_steps 5 must be >= min_steps 10"),
+        ({"batch_size": 0}, TimingError, "batch_size 0 must be an integer >= 1"),
+        ({"batch_size": True}, TimingError, "batch_size True must be an integer >= 1"),
+        ({"time_budget_s": 0}, TimingError, "must be > 0"),
+        ({"target": "v100"}, HardwareError, "hardware 'v100' not found on this machine"),
+        ({"target": "tpu"}, HardwareError, "unknown hardware 'tpu'"),
     ],
 )
-def test_bad_arguments_raise(kwargs: dict, message: str) -> None:
+def test_bad_arguments_raise(kwargs: dict, error: type, message: str) -> None:
     if torch.cuda.is_available() and kwargs.get("target") == "v100":
         pytest.skip("this machine may have a V100")
     args = {"target": CPU, "resolution": 32, "batch_size": 2} | kwargs
-    with pytest.raises(HardwareError, match=message):
+    with pytest.raises(error, match=message):
         time_training_step(_spec(), **args)

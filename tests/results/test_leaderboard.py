@@ -51,7 +51,7 @@ def test_missing_file_reads_as_empty_with_columns(tmp_path: Path) -> None:
     board = Leaderboard(tmp_path / "new")
     df = board.read()
     assert df.empty and list(df.columns) == list(COLUMN_NAMES)
-    assert board.finished_hashes() == set() and board.best().empty and len(board) == 0
+    assert board.best().empty and len(board) == 0
     assert not (tmp_path / "new").exists()
 
 
@@ -153,7 +153,7 @@ def test_finished_hashes_and_best(tmp_path: Path, rows: list[dict[str, Any]],
                                   make_row: Any) -> None:
     board = Leaderboard(tmp_path)
     board.extend(rows + [make_row(5, reward=rows[3]["reward"])])  # ties with trial 3
-    assert board.finished_hashes() == {r["arch_hash"] for r in rows} | {make_row(5)["arch_hash"]}
+    assert {r["arch_hash"] for r in board.rows()} == {r["arch_hash"] for r in rows} | {make_row(5)["arch_hash"]}
     best = board.best(2)
     assert best["trial_id"].tolist() == [3, 5]  # a tie goes to the earlier trial
     assert board.best()["trial_id"].tolist() == [3]

@@ -5,7 +5,8 @@ from typing import Any
 
 import pandas as pd
 
-from results.leaderboard import Leaderboard, empty_frame
+from results.leaderboard import Leaderboard, to_pandas
+from results.schema import empty_table
 from results.report import plot_run, status_counts, summary_table
 
 
@@ -31,7 +32,7 @@ def test_summary_table_without_successes(tmp_path: Path, make_row: Any) -> None:
     df = frame(tmp_path, [make_row(0, "failed"), make_row(1, "failed")])
     assert summary_table(df).splitlines()[-2:] == ["(no successful candidates)",
                                                    "2 candidates: 0 ok, 2 failed, 0 stopped"]
-    assert status_counts(empty_frame()) == "0 candidates: 0 ok, 0 failed, 0 stopped"
+    assert status_counts(to_pandas(empty_table())) == "0 candidates: 0 ok, 0 failed, 0 stopped"
 
 
 def assert_pngs(paths: list[Path], out: Path) -> None:
@@ -53,4 +54,4 @@ def test_plots_with_only_failed_rows(tmp_path: Path, make_row: Any) -> None:
 
 
 def test_plots_of_an_empty_run(tmp_path: Path) -> None:
-    assert_pngs(plot_run(empty_frame(), tmp_path), tmp_path)
+    assert_pngs(plot_run(to_pandas(empty_table()), tmp_path), tmp_path)
