@@ -93,7 +93,9 @@ class RayExecutor:
                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
             )
             if config.address is None:
-                kwargs["num_cpus"] = os.cpu_count() or 1
+                # "local": always a new in-process instance, never a cluster that `ray start`
+                # left running on this machine (which ray.init() would otherwise join).
+                kwargs.update(address="local", num_cpus=os.cpu_count() or 1)
             else:
                 kwargs["address"] = config.address
             ray.init(**kwargs)
