@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.errors import ScalingError
+from search_space.checks import is_int
 from search_space.codec import decode
 from search_space.presets import PRESETS
 from search_space.resolve import find_preset, resolve_arch
@@ -38,7 +39,7 @@ class Base:
 
 def load_base(ref: str, rank: int = 1) -> Base:
     """Resolve ``--base``: a leaderboard (run folder or ``.parquet``), preset, file or string."""
-    if not isinstance(rank, int) or rank < 1:
+    if not is_int(rank) or rank < 1:
         raise ScalingError(f"rank {rank!r} must be an integer >= 1")
     path = Path(ref)
     if ref.endswith(".parquet") or (path.is_dir() and (path / LEADERBOARD_FILE).exists()):
@@ -81,8 +82,7 @@ def _sizes_in_file(path: Path) -> tuple[int | None, int | None]:
     sizes = []
     for key in ("train_size", "eval_size"):
         value = obj.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and (not is_int(value) or value < 1):
             raise ScalingError(f"{str(path)!r}: {key} {value!r} must be an integer >= 1")
         sizes.append(value)
     return sizes[0], sizes[1]

@@ -40,6 +40,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     import tomli as tomllib  # type: ignore[no-redef]
 
+from search_space.checks import check_keys, is_int
 from search_space.errors import SpaceError
 from search_space.space_def import (
     DEFAULT_BLOCKS,
@@ -134,13 +135,14 @@ def space_from_dict(
     """Build a ``SearchSpace`` from the file schema; ``SpaceError`` names the bad field."""
     if not isinstance(obj, Mapping):
         raise SpaceError(f"{where}: expected a table/object at the top, got {type(obj).__name__}")
-    _check_keys(obj, _TOP_KEYS, ("stem_channels", "head_channels", "stages"), where)
+    check_keys(obj, _TOP_KEYS, ("stem_channels", "head_channels", "stages"), where=where,
+               error=SpaceError)
     if "name" not in obj and default_name is None:
         raise SpaceError(f"{where}: missing field 'name'")
     defaults = obj.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise SpaceError(f"{where}: defaults must be a table, got {type(defaults).__name__}")
-    _check_keys(defaults, _CHOICE_KEYS, (), f"{where}: defaults")
+    check_keys(defaults, _CHOICE_KEYS, where=f"{where}: defaults", error=SpaceError)
     stages = obj["stages"]
     if not isinstance(stages, list) or not stages:
         raise SpaceError(f"{where}: stages must be a non-empty list of tables")
@@ -159,7 +161,8 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
     here = f"{where}: stage {i}"
     if not isinstance(obj, Mapping):
         raise SpaceError(f"{here}: expected a table/object, got {type(obj).__name__}")
-    _check_keys(obj, _STAGE_KEYS, ("out_channels", "stride", "layers"), here)
+    check_keys(obj, _STAGE_KEYS, ("out_channels", "stride", "layers"), where=here,
+               error=SpaceError)
     fields: dict[str, Any] = {}
     for key in _CHOICE_KEYS:
         value = obj.get(key, defaults.get(key, _BUILTIN[key]))
@@ -169,7 +172,7 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
             raise SpaceError(f"{here}: {key} {value!r} must be a list")
         fields[key] = value
     layers = obj["layers"]
-    if isinstance(layers, int) and not isinstance(layers, bool):
+    if is_int(layers):
         layers = (layers, layers)
     elif isinstance(layers, list):
         layers = tuple(layers)
@@ -178,13 +181,3 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
                             optional=obj.get("optional", False), **fields)
     except SpaceError as err:
         raise SpaceError(f"{here}: {err}") from None
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...],
-                where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise SpaceError(f"{where}: unknown field {key!r}; allowed: {list(allowed)}")
-    for key in required:
-        if key not in obj:
-            raise SpaceError(f"{where}: missing field {key!r}")

@@ -33,6 +33,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from search_space.checks import is_int
 from search_space.cost import count_macs, count_params
 from search_space.errors import ConstraintError, SpaceError
 from search_space.space_def import SearchSpace, StageChoices
@@ -222,8 +223,7 @@ def check_constraints(
 ) -> None:
     """Raise ``ConstraintError`` if ``spec`` exceeds a limit (``None`` means no limit)."""
     for name, limit in (("max_params", max_params), ("max_macs", max_macs)):
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 1):
+        if limit is not None and (not is_int(limit) or limit < 1):
             raise ConstraintError(f"{name} {limit!r} must be an integer >= 1")
     if max_params is not None:
         params = count_params(spec)
@@ -246,7 +246,7 @@ def sample_within(
     (an ``optuna.Trial`` fixes a parameter once suggested) gets exactly one draw. Raises
     ``SpaceError`` if no draw fits.
     """
-    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
+    if not is_int(max_tries) or max_tries < 1:
         raise SpaceError(f"max_tries {max_tries!r} must be an integer >= 1")
     ask = as_suggester(source)
     tries = max_tries if isinstance(ask, RandomSuggester) else 1

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from search_space.checks import is_int
 from search_space.errors import SpaceError
 
 
@@ -101,7 +102,7 @@ def _show(allowed: Sequence[Any]) -> str:
 def as_suggester(source: object) -> Suggester:
     if isinstance(source, random.Random):
         return RandomSuggester(source)
-    if isinstance(source, int) and not isinstance(source, bool):
+    if is_int(source):
         return RandomSuggester(random.Random(source))
     if hasattr(source, "suggest_int") and hasattr(source, "suggest_categorical"):
         return source  # type: ignore[return-value]
