@@ -27,7 +27,8 @@ from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import NasError, SpecError
 from search_space.export import timm_kwargs, to_timm
 from search_space.resolve import find_preset, resolve_arch
-from search_space.spaces import load_space, sample
+from search_space.sampling import sample
+from search_space.space_files import load_space
 from search_space.spec import ArchSpec
 
 DEFAULT_RESOLUTION = 224

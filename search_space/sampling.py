@@ -1,6 +1,6 @@
-"""Search spaces: factorized decisions, sampling, membership, mutation and size.
+"""What a search space allows: factorized decisions, sampling, membership, mutation and size.
 
-The space is data (``SearchSpace``, see ``search_space.space_def``); this module turns it into
+The space is data (``SearchSpace``, see ``search_space.space``); this module turns it into
 specs. It is neither a model nor a strategy: every way of choosing (a seed, a
 ``random.Random``, an ``optuna.Trial``, a strategy's own adapter) goes through one tiny
 protocol, ``suggest_int(name, low, high)`` and ``suggest_categorical(name, choices)``.
@@ -36,8 +36,7 @@ from typing import Any
 from search_space.checks import is_int
 from search_space.cost import count_macs, count_params
 from search_space.errors import ConstraintError, SpaceError
-from search_space.space_def import SearchSpace, StageChoices
-from search_space.space_io import SHIPPED_SPACES, load_space, space_from_dict, space_to_dict
+from search_space.space import SearchSpace
 from search_space.spec import FUSED, MBCONV, ArchSpec, StageSpec
 from search_space.suggesters import (
     MappingSuggester,
@@ -48,23 +47,17 @@ from search_space.suggesters import (
 )
 
 __all__ = [
-    "SHIPPED_SPACES",
     "Decision",
-    "SearchSpace",
-    "StageChoices",
     "Suggester",
     "active_decisions",
     "check_constraints",
     "check_in_space",
     "decisions",
     "from_choices",
-    "load_space",
     "mutate",
     "sample",
     "sample_within",
-    "space_from_dict",
     "space_size",
-    "space_to_dict",
     "to_choices",
 ]
 

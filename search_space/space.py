@@ -1,4 +1,4 @@
-"""Search-space definitions as frozen data: ``StageChoices`` and ``SearchSpace``.
+"""A search space as frozen data: ``StageChoices`` and ``SearchSpace``.
 
 A space is stage-based and factorized (the paper's section 3.3): channel widths and strides are
 fixed by a backbone, and each stage independently chooses its block type, number of layers,
@@ -6,8 +6,8 @@ kernel size, expansion ratio and SE ratio. SE choices are kept per block type be
 official models put SE 0.25 on MBConv and none on Fused-MBConv. Trailing stages may be marked
 ``optional``: a spec may stop before them (EfficientNetV2 dropped the backbone's last stage).
 
-Sampling, decisions and membership checks live in ``search_space.spaces``; file loading in
-``search_space.space_io``.
+Decisions, sampling, membership, mutation and size live in ``search_space.sampling``; reading
+and writing space files, and the shipped spaces, in ``search_space.space_files``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Reading and writing search-space definitions (TOML or JSON files, plain dicts).
+"""Reading and writing search-space files (TOML or JSON, or plain dicts), and the spaces
+shipped with the package (``search_space/shipped_spaces/*.toml``).
 
 File schema (TOML shown; JSON uses the same keys)::
 
@@ -42,7 +43,7 @@ except ModuleNotFoundError:  # Python 3.10
 
 from search_space.checks import check_keys, is_int
 from search_space.errors import SpaceError
-from search_space.space_def import (
+from search_space.space import (
     DEFAULT_BLOCKS,
     DEFAULT_EXPANSIONS,
     DEFAULT_KERNELS,
@@ -53,8 +54,9 @@ from search_space.space_def import (
 )
 
 SHIPPED_SPACES: tuple[str, ...] = ("paper", "v2s", "v2b0")
-"""Names ``load_space`` accepts without a path (files in ``search_space/spaces/``)."""
+"""Names ``load_space`` accepts without a path (files in ``search_space/shipped_spaces/``)."""
 
+_SHIPPED_FOLDER = "shipped_spaces"
 _TOP_KEYS = ("name", "description", "reference", "stem_channels", "head_channels", "defaults", "stages")
 _CHOICE_KEYS = ("blocks", "kernels", "expansions", "se_fused", "se_mbconv")
 _STAGE_KEYS = ("out_channels", "stride", "layers", *_CHOICE_KEYS, "optional")
@@ -78,7 +80,7 @@ def load_space(name_or_path: str | os.PathLike[str]) -> SearchSpace:
 
 @lru_cache(maxsize=None)
 def _load_shipped(name: str) -> SearchSpace:
-    res = resources.files("search_space").joinpath("spaces").joinpath(f"{name}.toml")
+    res = resources.files("search_space").joinpath(_SHIPPED_FOLDER).joinpath(f"{name}.toml")
     where = f"shipped space {name!r}"
     return space_from_dict(_parse(res.read_text(encoding="utf-8"), ".toml", where), where=where,
                            default_name=name)
