@@ -26,7 +26,7 @@ from nas.trial import Job, TrialContext, base_row
 from results.leaderboard import Leaderboard, write_best_json
 from search_space.codec import decode, encode, spec_hash
 from search_space.errors import ConstraintError, NasError
-from search_space.spaces import check_constraints
+from search_space.sampling import check_constraints
 
 MAX_REJECTED = 1000
 
