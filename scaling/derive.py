@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scaling.base import RECIPE_NAMES, Base
+from scaling.base_source import RECIPE_NAMES, Base
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, make_record
 from scaling.recipe import DEFAULT_EPOCHS, SOURCES, recipe_for
