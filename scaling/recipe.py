@@ -204,4 +204,5 @@ def _interpolate(table: dict[str, tuple[int, float, float, float]],
     j = 0 if x <= xs[1] else 1
     frac = (x - xs[j]) / (xs[j + 1] - xs[j])
     lo, hi = table[names[j]], table[names[j + 1]]
-    return tuple(round(lo[k] + (hi[k] - lo[k]) * frac, 3) for k in (1, 2, 3))  # type: ignore[return-value]
+    randaug, mixup, dropout = (round(lo[k] + (hi[k] - lo[k]) * frac, 3) for k in (1, 2, 3))
+    return randaug, mixup, dropout

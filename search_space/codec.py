@@ -187,7 +187,8 @@ def _decode_stage(part: str, n: int) -> StageSpec:
         )
     if not rest:
         raise SpecError(f"stage {n}: no tokens after {block!r}; expected keys {_EXPECTED_KEYS}")
-    values: dict[str, int | float] = {}
+    values: dict[str, int] = {}
+    se_ratio: float | None = None
     for token in rest.split("_"):
         if not token:
             raise SpecError(f"stage {n}: empty token in {part!r} (doubled or trailing '_')")
@@ -195,13 +196,13 @@ def _decode_stage(part: str, n: int) -> StageSpec:
         key = match.group(1) if match else ""
         if key not in _KEY_TO_FIELD:
             raise SpecError(f"stage {n}: unknown token {token!r}; expected keys {_EXPECTED_KEYS}")
-        if key in values:
+        if key in values or (key == "se" and se_ratio is not None):
             raise SpecError(f"stage {n}: token {key!r} given twice in {part!r}")
         raw = match.group(2) if match else ""
         if key == "se":
             if not _FLOAT_RE.fullmatch(raw):
                 raise SpecError(f"stage {n}: {token!r}: se needs a decimal number such as se0.25")
-            values[key] = float(raw)
+            se_ratio = float(raw)
         else:
             if not _INT_RE.fullmatch(raw):
                 raise SpecError(
@@ -212,9 +213,10 @@ def _decode_stage(part: str, n: int) -> StageSpec:
     if missing:
         raise SpecError(f"stage {n}: missing {', '.join(missing)} in {part!r}; "
                         f"required keys {', '.join(_REQUIRED_KEYS)}")
-    fields = {_KEY_TO_FIELD[key]: value for key, value in values.items()}
     try:
-        return StageSpec(block=block, **fields)  # type: ignore[arg-type]
+        return StageSpec(block=block, layers=values["r"], kernel=values["k"],
+                         expansion=values["e"], out_channels=values["c"], stride=values["s"],
+                         se_ratio=0.0 if se_ratio is None else se_ratio)
     except SpecError as exc:
         raise SpecError(f"stage {n}: {exc}") from None
 

@@ -99,7 +99,7 @@ def decisions(space: SearchSpace) -> tuple[Decision, ...]:
     """Every decision of the space in the fixed order (single-choice decisions omitted)."""
     out: list[Decision] = []
     for i, sc in enumerate(space.stages, start=1):
-        candidates = [
+        candidates: list[tuple[str, tuple[Any, ...]]] = [
             ("keep", (True, False) if sc.optional else ()),
             ("block", sc.blocks),
             ("layers", tuple(sc.layer_range)),

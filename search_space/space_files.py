@@ -30,16 +30,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:
+    import tomli as tomllib
 
 from search_space.checks import check_keys, is_int
 from search_space.errors import SpaceError
