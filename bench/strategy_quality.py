@@ -40,7 +40,9 @@ import numpy as np
 
 from search_space.cost import count_macs, count_params, stage_costs
 from search_space.presets import get_preset
-from search_space.spaces import SearchSpace, decisions, load_space, sample, to_choices
+from search_space.sampling import decisions, sample, to_choices
+from search_space.space import SearchSpace
+from search_space.space_files import load_space
 from search_space.spec import FUSED, ArchSpec
 
 from nas.reward import reward

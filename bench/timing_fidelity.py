@@ -34,7 +34,8 @@ from proxy_train.timing import StepTiming, time_training_step
 from search_space.codec import spec_hash
 from search_space.cost import count_macs, count_params
 from search_space.errors import NasError
-from search_space.spaces import load_space, sample
+from search_space.sampling import sample
+from search_space.space_files import load_space
 from search_space.spec import ArchSpec
 
 TARGETS = {"repeat_gpu": 0.02, "repeat_cpu": 0.05, "spearman_gpu": 0.98, "cost_gpu_s": 15.0}

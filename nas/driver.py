@@ -25,7 +25,7 @@ from results.leaderboard import Leaderboard, write_best_json
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
 from search_space.errors import ConstraintError, NasError
-from search_space.spaces import check_constraints
+from search_space.sampling import check_constraints
 
 MAX_REJECTED = 1000
 

@@ -22,7 +22,8 @@ from proxy_train.recipe import Recipe
 from search_space.codec import encode
 from search_space.cost import count_params
 from search_space.resolve import resolve_arch
-from search_space.spaces import SearchSpace, load_space, space_to_dict
+from search_space.space import SearchSpace
+from search_space.space_files import load_space, space_to_dict
 from search_space.spec import ArchSpec
 
 TimeReference = Callable[[ArchSpec, TrialContext], StepTiming]

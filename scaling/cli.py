@@ -24,7 +24,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from scaling.base import load_base
+from scaling.base_source import load_base
 from scaling.derive import ScaleRequest, derive
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, write_scaled

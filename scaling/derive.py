@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
-from scaling.base import RECIPE_NAMES, Base
+from scaling.base_source import RECIPE_NAMES, Base
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, make_record
 from scaling.recipe import DEFAULT_EPOCHS, SOURCES, recipe_for
@@ -22,6 +22,7 @@ from scaling.rules import (
     scale_to_target,
     train_size_for,
 )
+from search_space.checks import is_int
 from search_space.cost import count_params
 
 CALIBRATION_BASE = "efficientnetv2-s"
@@ -52,8 +53,7 @@ class ScaleRequest:
                                "or a --params/--macs budget")
         if self.recipe not in SOURCES:
             raise ScalingError(f"unknown recipe {self.recipe!r}; expected one of {list(SOURCES)}")
-        if isinstance(self.max_size, bool) or not isinstance(self.max_size, int) \
-                or self.max_size < 32:
+        if not is_int(self.max_size) or self.max_size < 32:
             raise ScalingError(f"max size {self.max_size!r} must be an integer >= 32")
 
 

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scaling.errors import ScalingError
+from search_space.checks import is_int
 
 SOURCES: tuple[str, ...] = ("paper", "released")
 IBASE = 128
@@ -74,9 +75,9 @@ class ProgressiveRecipe:
     def __post_init__(self) -> None:
         if self.source not in SOURCES:
             raise ScalingError(f"unknown recipe source {self.source!r}; expected one of {list(SOURCES)}")
-        if not isinstance(self.stages, int) or self.stages < 1:
+        if not is_int(self.stages) or self.stages < 1:
             raise ScalingError(f"stages {self.stages!r} must be an integer >= 1")
-        if not isinstance(self.epochs, int) or self.epochs < self.stages:
+        if not is_int(self.epochs) or self.epochs < self.stages:
             raise ScalingError(f"epochs {self.epochs!r} must be an integer >= stages ({self.stages})")
 
     def to_dict(self) -> dict[str, Any]:
@@ -203,4 +204,5 @@ def _interpolate(table: dict[str, tuple[int, float, float, float]],
     j = 0 if x <= xs[1] else 1
     frac = (x - xs[j]) / (xs[j + 1] - xs[j])
     lo, hi = table[names[j]], table[names[j + 1]]
-    return tuple(round(lo[k] + (hi[k] - lo[k]) * frac, 3) for k in (1, 2, 3))  # type: ignore[return-value]
+    randaug, mixup, dropout = (round(lo[k] + (hi[k] - lo[k]) * frac, 3) for k in (1, 2, 3))
+    return randaug, mixup, dropout

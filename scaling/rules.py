@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from scaling.errors import ScalingError
+from search_space.checks import is_int, is_number
 from search_space.cost import count_macs, count_params
 from search_space.rounding import round_filters, round_repeats
 from search_space.spec import MBCONV, ArchSpec, StageSpec
@@ -188,7 +189,7 @@ def eval_size_for(phi: float, base_eval_size: int, rule: ScalingRule = DEFAULT_R
 
 def check_sizes(base_eval_size: int, rule: ScalingRule) -> None:
     """Reject a size cap below the base's own eval size."""
-    if not isinstance(base_eval_size, int) or base_eval_size < 1:
+    if not is_int(base_eval_size) or base_eval_size < 1:
         raise ScalingError(f"base eval size {base_eval_size!r} must be an integer >= 1")
     if rule.max_size < base_eval_size:
         raise ScalingError(
@@ -206,7 +207,7 @@ def scale(
     base_train_size: int | None = None,
 ) -> Scaled:
     """Scale ``base`` by the compound coefficient ``phi >= 0`` under ``rule``."""
-    if isinstance(phi, bool) or not isinstance(phi, (int, float)) or not 0 <= phi <= MAX_PHI:
+    if not is_number(phi) or not 0 <= phi <= MAX_PHI:
         raise ScalingError(f"phi {phi!r} must be a number in [0, {MAX_PHI}]")
     check_sizes(base_eval_size, rule)
     n = len(base.stages)
@@ -283,7 +284,7 @@ def scale_to_budget(
         raise ScalingError("give exactly one budget: params or macs")
     budget = params if params is not None else macs
     kind = "params" if params is not None else "MACs"
-    if isinstance(budget, bool) or not isinstance(budget, int) or budget < 1:
+    if not is_int(budget) or budget < 1:
         raise ScalingError(f"{kind} budget {budget!r} must be an integer >= 1")
     check_sizes(base_eval_size, rule)
 

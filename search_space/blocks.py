@@ -109,6 +109,9 @@ class FusedMBConv(nn.Module):
     ) -> None:
         super().__init__()
         self.has_residual = stride == 1 and in_channels == out_channels
+        self.se_in: nn.Module
+        self.se: nn.Module
+        self.project: nn.Module
         if expansion == 1:
             self.se_in = _se_or_identity(in_channels, se_channels)
             self.conv = ConvBnAct(in_channels, out_channels, kernel, stride)

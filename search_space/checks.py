@@ -17,14 +17,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Mapping
+from typing import TypeGuard
 
 from search_space.errors import NasError
 
 __all__ = ["check_keys", "is_int", "is_number"]
 
 
-def is_int(value: object) -> bool:
-    """``True`` for an ``int`` that is not a ``bool``."""
+def is_int(value: object) -> TypeGuard[int]:
+    """``True`` for an ``int`` that is not a ``bool`` (type checkers then treat it as ``int``)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 

@@ -27,7 +27,8 @@ from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import NasError, SpecError
 from search_space.export import timm_kwargs, to_timm
 from search_space.resolve import find_preset, resolve_arch
-from search_space.spaces import load_space, sample
+from search_space.sampling import sample
+from search_space.space_files import load_space
 from search_space.spec import ArchSpec
 
 DEFAULT_RESOLUTION = 224
@@ -232,8 +233,14 @@ def format_timm(spec: ArchSpec) -> str:
     """Python source assigning timm's ``arch_def`` and ``EfficientNet`` keyword arguments."""
     rows: Sequence[list[str]] = to_timm(spec)
     body = "\n".join(f"    {row!r}," for row in rows)
+    kwargs = ", ".join(f"{key!r}: {_source(value)}" for key, value in timm_kwargs(spec).items())
     return (
         f"# {encode(spec)}\n"
         f"arch_def = [\n{body}\n]\n"
-        f"kwargs = {timm_kwargs(spec)!r}  # also act_layer=nn.SiLU, BatchNorm eps 1e-3"
+        f"kwargs = {{{kwargs}}}  # also act_layer=nn.SiLU, BatchNorm eps 1e-3"
     )
+
+
+def _source(value: object) -> str:
+    """A kwargs value as Python source: a builtin such as ``int`` by its name."""
+    return value.__name__ if isinstance(value, type) else repr(value)

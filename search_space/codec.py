@@ -44,7 +44,8 @@ JSON
 "kernel", "expansion", "out_channels", "stride", "se_ratio"}, ...], "head_channels",
 "num_classes"}``. ``from_dict`` requires every field (a stage's ``se_ratio`` may be left out,
 meaning 0) and names the field path of any problem, e.g. ``stages[2].kernel: 4 must be an odd
-integer >= 1`` (stage indices are 0-based in JSON, 1-based in string messages).
+integer >= 1`` or ``stages[2]: unknown field 'bar'; allowed: block, layers, ...`` (stage
+indices are 0-based in JSON, 1-based in string messages).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from search_space.checks import check_keys, is_int, is_number
 from search_space.errors import SpecError
 from search_space.spec import BLOCK_TYPES, ArchSpec, StageSpec
 
@@ -185,7 +187,8 @@ def _decode_stage(part: str, n: int) -> StageSpec:
         )
     if not rest:
         raise SpecError(f"stage {n}: no tokens after {block!r}; expected keys {_EXPECTED_KEYS}")
-    values: dict[str, int | float] = {}
+    values: dict[str, int] = {}
+    se_ratio: float | None = None
     for token in rest.split("_"):
         if not token:
             raise SpecError(f"stage {n}: empty token in {part!r} (doubled or trailing '_')")
@@ -193,13 +196,13 @@ def _decode_stage(part: str, n: int) -> StageSpec:
         key = match.group(1) if match else ""
         if key not in _KEY_TO_FIELD:
             raise SpecError(f"stage {n}: unknown token {token!r}; expected keys {_EXPECTED_KEYS}")
-        if key in values:
+        if key in values or (key == "se" and se_ratio is not None):
             raise SpecError(f"stage {n}: token {key!r} given twice in {part!r}")
         raw = match.group(2) if match else ""
         if key == "se":
             if not _FLOAT_RE.fullmatch(raw):
                 raise SpecError(f"stage {n}: {token!r}: se needs a decimal number such as se0.25")
-            values[key] = float(raw)
+            se_ratio = float(raw)
         else:
             if not _INT_RE.fullmatch(raw):
                 raise SpecError(
@@ -210,9 +213,10 @@ def _decode_stage(part: str, n: int) -> StageSpec:
     if missing:
         raise SpecError(f"stage {n}: missing {', '.join(missing)} in {part!r}; "
                         f"required keys {', '.join(_REQUIRED_KEYS)}")
-    fields = {_KEY_TO_FIELD[key]: value for key, value in values.items()}
     try:
-        return StageSpec(block=block, **fields)  # type: ignore[arg-type]
+        return StageSpec(block=block, layers=values["r"], kernel=values["k"],
+                         expansion=values["e"], out_channels=values["c"], stride=values["s"],
+                         se_ratio=0.0 if se_ratio is None else se_ratio)
     except SpecError as exc:
         raise SpecError(f"stage {n}: {exc}") from None
 
@@ -246,14 +250,14 @@ def from_dict(obj: Mapping[str, Any]) -> ArchSpec:
     """Validate and convert a dict from :func:`to_dict`; errors name the field path."""
     if not isinstance(obj, Mapping):
         raise SpecError(f"a spec must be a JSON object, got {type(obj).__name__}")
-    _check_keys(obj, _SPEC_FIELDS, required=_SPEC_FIELDS, where="")
+    check_keys(obj, _SPEC_FIELDS, _SPEC_FIELDS, error=SpecError)
     version = obj["schema_version"]
-    if version != SCHEMA_VERSION or not _is_int(version):
+    if version != SCHEMA_VERSION or not is_int(version):
         raise SpecError(f"schema_version {version!r} not supported; expected {SCHEMA_VERSION}")
     ints = {}
     for name in ("stem_channels", "head_channels", "num_classes"):
         value = obj[name]
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             raise SpecError(f"{name}: {value!r} must be an integer >= 1")
         ints[name] = value
     stages = obj["stages"]
@@ -268,15 +272,15 @@ def _stage_from_dict(obj: object, i: int) -> StageSpec:
     where = f"stages[{i}]"
     if not isinstance(obj, Mapping):
         raise SpecError(f"{where}: expected an object, got {type(obj).__name__}")
-    _check_keys(obj, _STAGE_FIELDS, required=_STAGE_FIELDS[:-1], where=f"{where}.")
+    check_keys(obj, _STAGE_FIELDS, _STAGE_FIELDS[:-1], where=where, error=SpecError)
     block = obj["block"]
     if not isinstance(block, str):
         raise SpecError(f"{where}.block: {block!r} must be a string, one of {list(BLOCK_TYPES)}")
     for name in _INT_STAGE_FIELDS:
-        if not _is_int(obj[name]):
+        if not is_int(obj[name]):
             raise SpecError(f"{where}.{name}: {obj[name]!r} must be an integer")
     se = obj.get("se_ratio", 0.0)
-    if isinstance(se, bool) or not isinstance(se, (int, float)):
+    if not is_number(se):
         raise SpecError(f"{where}.se_ratio: {se!r} must be a number in [0, 1]")
     try:
         return StageSpec(**{name: obj[name] for name in _STAGE_FIELDS[:-1]}, se_ratio=float(se))
@@ -292,20 +296,6 @@ def _with_field_path(message: str, where: str) -> str:
         if message.startswith(name + " "):
             return f"{where}.{name}: {message[len(name) + 1:]}"
     return f"{where}: {message}"
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...],
-                where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise SpecError(f"unknown field '{where}{key}'; expected {', '.join(allowed)}")
-    for key in required:
-        if key not in obj:
-            raise SpecError(f"missing field '{where}{key}'")
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def to_json(spec: ArchSpec) -> str:

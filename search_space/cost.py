@@ -32,6 +32,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from search_space.checks import is_int
 from search_space.errors import SpecError
 from search_space.spec import FUSED, ArchSpec
 
@@ -118,7 +119,7 @@ def _check_resolution(resolution: int) -> None:
 
 
 def _check_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not is_int(value) or value < 1:
         raise SpecError(f"{name} {value!r} must be an integer >= 1")
 
 

@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from search_space.blocks import ConvBnAct, FusedMBConv, MBConv
+from search_space.checks import is_int
 from search_space.errors import SpecError
 from search_space.spec import FUSED, ArchSpec, BlockSpec
 
@@ -86,7 +87,7 @@ def build_model(
 ) -> nn.Module:
     """Build the network of ``spec``; ``num_classes`` overrides ``spec.num_classes``."""
     classes = spec.num_classes if num_classes is None else num_classes
-    if isinstance(classes, bool) or not isinstance(classes, int) or classes < 1:
+    if not is_int(classes) or classes < 1:
         raise SpecError(f"num_classes {classes!r} must be an integer >= 1")
     for name, value in (("dropout", dropout), ("drop_path", drop_path)):
         if not 0.0 <= value < 1.0:

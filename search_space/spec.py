@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from search_space.checks import is_int, is_number
 from search_space.errors import SpecError
 
 FUSED = "fused"
@@ -42,7 +43,7 @@ class StageSpec:
     se_ratio: float = 0.0
 
     def __post_init__(self) -> None:
-        if _is_int(self.se_ratio):
+        if is_number(self.se_ratio):
             object.__setattr__(self, "se_ratio", float(self.se_ratio))
         problem = stage_problem(self)
         if problem:
@@ -98,7 +99,7 @@ class ArchSpec:
                 raise SpecError(f"stage {i}: expected a StageSpec, got {type(stage).__name__}")
         for name in ("stem_channels", "head_channels", "num_classes"):
             value = getattr(self, name)
-            if not _is_int(value) or value < 1:
+            if not is_int(value) or value < 1:
                 raise SpecError(f"{name} {value!r} must be an integer >= 1")
 
     @property
@@ -134,17 +135,13 @@ class ArchSpec:
         return stride
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def stage_problem(stage: StageSpec) -> str | None:
     """Why a stage is invalid, phrased without the stage number; ``None`` if it is valid."""
     if stage.block not in BLOCK_TYPES:
         return f"unknown block type {stage.block!r}; expected one of {list(BLOCK_TYPES)}"
     for name in ("layers", "kernel", "expansion", "out_channels", "stride"):
         value = getattr(stage, name)
-        if not _is_int(value):
+        if not is_int(value):
             return f"{name} {value!r} must be an integer"
     if stage.layers < 1:
         return f"layers {stage.layers} must be >= 1"
@@ -157,6 +154,6 @@ def stage_problem(stage: StageSpec) -> str | None:
     if stage.stride not in STRIDES:
         return f"stride {stage.stride} not in {STRIDES}"
     se = stage.se_ratio
-    if isinstance(se, bool) or not isinstance(se, (int, float)) or not 0.0 <= se <= 1.0:
+    if not is_number(se) or not 0.0 <= se <= 1.0:
         return f"se_ratio {se!r} must be a number in [0, 1]"
     return None

@@ -13,6 +13,7 @@ import random
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from search_space.checks import is_int
 from search_space.errors import SpaceError
 
 
@@ -45,11 +46,11 @@ class MappingSuggester:
         self.choices = choices
         self.fallback = fallback
 
-    def _get(self, name: str, allowed: Sequence[Any], ask: Callable[[], Any]) -> Any:
+    def _get(self, name: str, allowed: Sequence[Any], ask: Callable[[Suggester], Any]) -> Any:
         if name not in self.choices:
             if self.fallback is None:
                 raise SpaceError(f"missing decision {name!r}")
-            return ask()
+            return ask(self.fallback)
         value = self.choices[name]
         for choice in allowed:
             if _same(value, choice):
@@ -57,14 +58,12 @@ class MappingSuggester:
         raise SpaceError(f"decision {name!r}: {value!r} not in {_show(allowed)}")
 
     def suggest_int(self, name: str, low: int, high: int) -> int:
-        fallback = self.fallback
         return self._get(name, range(low, high + 1),
-                         lambda: fallback.suggest_int(name, low, high))  # type: ignore[union-attr]
+                         lambda fallback: fallback.suggest_int(name, low, high))
 
     def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        fallback = self.fallback
         return self._get(name, choices,
-                         lambda: fallback.suggest_categorical(name, choices))  # type: ignore[union-attr]
+                         lambda fallback: fallback.suggest_categorical(name, choices))
 
 
 def _same(value: object, choice: object) -> bool:
@@ -101,10 +100,10 @@ def _show(allowed: Sequence[Any]) -> str:
 def as_suggester(source: object) -> Suggester:
     if isinstance(source, random.Random):
         return RandomSuggester(source)
-    if isinstance(source, int) and not isinstance(source, bool):
+    if is_int(source):
         return RandomSuggester(random.Random(source))
     if hasattr(source, "suggest_int") and hasattr(source, "suggest_categorical"):
-        return source  # type: ignore[return-value]
+        return source
     raise SpaceError(
         f"source {source!r} must be an int seed, a random.Random, or an object with "
         "suggest_int(name, low, high) and suggest_categorical(name, choices)"

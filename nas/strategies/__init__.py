@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from search_space.spaces import SearchSpace
+from search_space.space import SearchSpace
 
 from nas.strategies.base import (
     BaseStrategy,

@@ -25,7 +25,8 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from search_space.checks import is_int
 from search_space.codec import encode
 from search_space.errors import NasError, SpaceError
-from search_space.spaces import SearchSpace, check_in_space, sample, space_size, to_choices
+from search_space.sampling import check_in_space, sample, space_size, to_choices
+from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
 
 OBSERVATION_STATUSES: tuple[str, ...] = ("ok", "failed")

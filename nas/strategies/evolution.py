@@ -3,7 +3,7 @@ Classifier Architecture Search".
 
 The population is the ``population_size`` most recent ok results (a failed candidate never
 joins it). The first ``population_size`` proposals are uniform; after that each proposal is
-a mutation (``spaces.mutate``: one decision changed) of the best of ``sample_size`` members
+a mutation (``sampling.mutate``: one decision changed) of the best of ``sample_size`` members
 drawn at random from the population. When a new result joins, the *oldest* member dies,
 whatever its reward: that ageing is what regularizes the search against lucky evaluations.
 """
@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from search_space.checks import is_int
-from search_space.spaces import SearchSpace, mutate, to_choices
+from search_space.sampling import mutate, to_choices
+from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
 
 from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError

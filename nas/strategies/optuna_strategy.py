@@ -2,10 +2,10 @@
 ``nsga2`` (accuracy max, step time min, params min). The only module that imports optuna.
 
 Like Ray Tune's ``OptunaSearch``, this is a thin adapter: ``ask`` is ``study.ask()`` plus
-``spaces.sample(space, trial)`` (a ``Trial`` already speaks the space's suggest protocol),
+``sampling.sample(space, trial)`` (a ``Trial`` already speaks the space's suggest protocol),
 ``tell`` is ``study.tell``. A result for a proposal the study never made (a leaderboard row on
 resume, a uniform fallback draw) is added with ``study.add_trial``; its distributions are
-derived from ``spaces.decisions`` exactly as ``sample`` asks them (``IntDistribution`` for
+derived from ``sampling.decisions`` exactly as ``sample`` asks them (``IntDistribution`` for
 ``.layers``, ``CategoricalDistribution`` for the rest), so the samplers treat it as their own.
 A trial that proposes an already-seen spec is closed at once with that spec's known result
 (failed while it is still in flight) and the study is asked again.
@@ -24,7 +24,8 @@ from optuna.trial import TrialState
 from search_space.checks import is_int
 from search_space.codec import encode
 from search_space.errors import SpaceError
-from search_space.spaces import SearchSpace, decisions, sample, to_choices
+from search_space.sampling import decisions, sample, to_choices
+from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
 
 from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
@@ -33,7 +34,7 @@ NSGA2_DIRECTIONS: tuple[str, str, str] = ("maximize", "minimize", "minimize")
 
 
 def distributions(space: SearchSpace) -> dict[str, BaseDistribution]:
-    """The Optuna distribution of every decision, matching what ``spaces.sample`` suggests."""
+    """The Optuna distribution of every decision, matching what ``sampling.sample`` suggests."""
     out: dict[str, BaseDistribution] = {}
     for d in decisions(space):
         if d.name.endswith(".layers"):

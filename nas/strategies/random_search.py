@@ -1,4 +1,4 @@
-"""Random search: every decision uniform, independently (``spaces.sample``).
+"""Random search: every decision uniform, independently (``sampling.sample``).
 
 The paper notes that its reduced space makes random search competitive; it is also the
 baseline every other strategy is measured against.

@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from search_space.spaces import SearchSpace, decisions, from_choices, to_choices
+from search_space.sampling import decisions, from_choices, to_choices
+from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
 
 from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError

@@ -7,8 +7,9 @@ import pytest
 from search_space.codec import encode
 from search_space.cost import count_params
 from search_space.errors import NasError
-from search_space.space_def import SearchSpace, StageChoices
-from search_space.spaces import check_in_space, load_space, space_size, to_choices
+from search_space.sampling import check_in_space, space_size, to_choices
+from search_space.space import SearchSpace, StageChoices
+from search_space.space_files import load_space
 from search_space.spec import ArchSpec
 
 from nas.strategies import (

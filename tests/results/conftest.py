@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from search_space.codec import encode, spec_hash, to_json
-from search_space.spaces import load_space, sample
+from search_space.sampling import sample
+from search_space.space_files import load_space
 
 
 def make_row(i: int, status: str = "ok", **overrides: Any) -> dict[str, Any]:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from scaling.base import load_base
+from scaling.base_source import load_base
+from scaling.errors import ScalingError
 from scaling.cli import main, parse_count
 from scaling.derive import ScaleRequest, derive
 from scaling.output import load_scaled, write_scaled
@@ -111,6 +113,10 @@ def test_base_from_leaderboard_rank(tmp_path: Path) -> None:
     _leaderboard(tmp_path, [(TINY, 0.4, "ok"), (wide, 0.6, "ok"), (S.spec, None, "failed")])
     assert load_base(str(tmp_path)).spec == wide
     assert load_base(str(tmp_path / "leaderboard.parquet"), rank=2).spec == TINY
+    renamed = tmp_path / "copy" / "search-1.parquet"
+    renamed.parent.mkdir()
+    shutil.copyfile(tmp_path / "leaderboard.parquet", renamed)
+    assert load_base(str(renamed)).spec == wide
     out = tmp_path / "lb.json"
     assert main(["--base", str(tmp_path), "--rank", "2", "--target", "M", "--out",
                  str(out)]) == 0
@@ -189,3 +195,7 @@ def test_leaderboard_errors(tmp_path: Path, capsys) -> None:
     _leaderboard(full, [(TINY, 0.3, "ok")])
     assert main(["--base", str(full), "--rank", "3", "--target", "M"]) == 2
     assert "rank 3 is out of range" in capsys.readouterr().err
+    with pytest.raises(ScalingError, match="is a folder without a leaderboard.parquet"):
+        load_base(str(tmp_path))
+    with pytest.raises(ScalingError, match="leaderboard '.*missing.parquet' not found"):
+        load_base(str(tmp_path / "missing.parquet"))

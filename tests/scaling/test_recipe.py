@@ -80,3 +80,5 @@ def test_round_trip_and_errors() -> None:
         recipe_for("M", params=1, train_size=1, source="tpu")
     with pytest.raises(ScalingError, match="stages 0"):
         ProgressiveRecipe((128, 300), (5, 15), (0, 0), (0.1, 0.3), stages=0)
+    with pytest.raises(ScalingError, match="stages True must be an integer"):
+        ProgressiveRecipe((128, 300), (5, 15), (0, 0), (0.1, 0.3), stages=True)

@@ -93,6 +93,10 @@ def test_size_rules() -> None:
     assert eval_size_for(0.0, 300) == 300
     with pytest.raises(ScalingError, match="max size 256 is below the base's eval size 384"):
         scale(S.spec, 1.0, replace(DEFAULT_RULE, max_size=256), base_eval_size=384)
+    with pytest.raises(ScalingError, match="base eval size True must be an integer"):
+        scale(S.spec, 1.0, base_eval_size=True)
+    with pytest.raises(ScalingError, match="phi nan must be a number"):
+        scale(S.spec, float("nan"))
 
 
 @pytest.mark.parametrize("target", ["M", "L", "XL"])

@@ -192,10 +192,10 @@ def test_sample_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
 def test_export_timm(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "export", "efficientnetv2-s", "--format", "timm")
     assert code == 0
-    assigned = {}
+    assigned: dict[str, object] = {}
     for node in ast.parse(out).body:
         assert isinstance(node, ast.Assign)
-        assigned[node.targets[0].id] = ast.literal_eval(node.value)  # type: ignore[attr-defined]
+    exec(out, {"__builtins__": {"int": int}}, assigned)  # plain literals, and int by name
     assert assigned["arch_def"] == [
         ["cn_r2_k3_s1_e1_c24_skip"],
         ["er_r4_k3_s2_e4_c48"],
@@ -204,8 +204,16 @@ def test_export_timm(capsys: pytest.CaptureFixture[str]) -> None:
         ["ir_r9_k3_s1_e6_c160_se0.25"],
         ["ir_r15_k3_s2_e6_c256_se0.25"],
     ]
-    assert assigned["kwargs"] == {"stem_size": 24, "fix_stem": True, "num_features": 1280,
-                                  "num_classes": 1000}
+    assert assigned["kwargs"] == {"stem_size": 24, "fix_stem": True, "round_chs_fn": int,
+                                  "num_features": 1280, "num_classes": 1000}
+
+
+def test_export_timm_refuses_what_timm_cannot_build(capsys: pytest.CaptureFixture[str]) -> None:
+    arch = "stem32-mbconv_r2_k3_s1_e1_c18_se0.25-mbconv_r2_k3_s2_e6_c22_se0.25-head64-cls10"
+    code, out, err = run(capsys, "export", arch, "--format", "timm")
+    assert code == 2 and out == ""
+    assert err == ("error: stage 2: not expressible in timm: timm rounds a block's mid width to "
+                   "a multiple of 8, and in_channels 18 x expansion 6 = 108 would become 112\n")
 
 
 def test_export_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -199,8 +199,8 @@ def _broken(path: str, value: object, delete: bool = False) -> dict:
         (_broken("stages.3.se_ratio", -0.5), "stages[3].se_ratio: -0.5 must be a number in [0, 1]"),
         (_broken("stages.0.block", "xr"), "stages[0].block: unknown block type 'xr'"),
         (_broken("stages.0.block", 3), "stages[0].block: 3 must be a string"),
-        (_broken("stages.4.out_channels", None, delete=True), "missing field 'stages[4].out_channels'"),
-        (_broken("stages.4.bar", 1), "unknown field 'stages[4].bar'"),
+        (_broken("stages.4.out_channels", None, delete=True), "stages[4]: missing field 'out_channels'"),
+        (_broken("stages.4.bar", 1), "stages[4]: unknown field 'bar'"),
     ],
 )
 def test_from_dict_errors_name_the_field(obj: dict, message: str) -> None:

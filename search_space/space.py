@@ -1,4 +1,4 @@
-"""Search-space definitions as frozen data: ``StageChoices`` and ``SearchSpace``.
+"""A search space as frozen data: ``StageChoices`` and ``SearchSpace``.
 
 A space is stage-based and factorized (the paper's section 3.3): channel widths and strides are
 fixed by a backbone, and each stage independently chooses its block type, number of layers,
@@ -6,8 +6,8 @@ kernel size, expansion ratio and SE ratio. SE choices are kept per block type be
 official models put SE 0.25 on MBConv and none on Fused-MBConv. Trailing stages may be marked
 ``optional``: a spec may stop before them (EfficientNetV2 dropped the backbone's last stage).
 
-Sampling, decisions and membership checks live in ``search_space.spaces``; file loading in
-``search_space.space_io``.
+Decisions, sampling, membership, mutation and size live in ``search_space.sampling``; reading
+and writing space files, and the shipped spaces, in ``search_space.space_files``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from search_space.checks import is_int
 from search_space.errors import SpaceError
 from search_space.spec import BLOCK_TYPES, FUSED, MBCONV, STRIDES
 
@@ -100,13 +101,9 @@ class SearchSpace:
         return sum(1 for s in self.stages if not s.optional)
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def _as_float(value: object) -> object:
     # Only normalise genuine ints; anything else is left for choices_problem to reject.
-    return float(value) if _is_int(value) else value
+    return float(value) if is_int(value) else value
 
 
 def _tuple_problem(
@@ -124,9 +121,9 @@ def _tuple_problem(
 
 def choices_problem(stage: StageChoices) -> str | None:
     """Why a ``StageChoices`` is invalid, without the stage number; ``None`` if valid."""
-    if not _is_int(stage.out_channels) or stage.out_channels < 1:
+    if not is_int(stage.out_channels) or stage.out_channels < 1:
         return f"out_channels {stage.out_channels!r} must be an integer >= 1"
-    if not _is_int(stage.stride) or stage.stride not in STRIDES:
+    if not is_int(stage.stride) or stage.stride not in STRIDES:
         return f"stride {stage.stride!r} not in {STRIDES}"
     problem = _tuple_problem(
         "blocks", stage.blocks, lambda b: b in BLOCK_TYPES, f"is not a block type {list(BLOCK_TYPES)}"
@@ -134,18 +131,18 @@ def choices_problem(stage: StageChoices) -> str | None:
     if problem:
         return problem
     lay = stage.layers
-    if not (isinstance(lay, tuple) and len(lay) == 2 and all(_is_int(v) for v in lay)):
+    if not (isinstance(lay, tuple) and len(lay) == 2 and all(is_int(v) for v in lay)):
         return f"layers {lay!r} must be a pair of integers [min, max]"
     if not 1 <= lay[0] <= lay[1]:
         return f"layers {list(lay)} must satisfy 1 <= min <= max"
     problem = _tuple_problem(
-        "kernels", stage.kernels, lambda k: _is_int(k) and k >= 1 and k % 2 == 1,
+        "kernels", stage.kernels, lambda k: is_int(k) and k >= 1 and k % 2 == 1,
         "must be an odd integer >= 1",
     )
     if problem:
         return problem
     problem = _tuple_problem(
-        "expansions", stage.expansions, lambda e: _is_int(e) and e >= 1, "must be an integer >= 1"
+        "expansions", stage.expansions, lambda e: is_int(e) and e >= 1, "must be an integer >= 1"
     )
     if problem:
         return problem
@@ -169,7 +166,7 @@ def space_problem(space: SearchSpace) -> str | None:
         return f"description {space.description!r} must be a string"
     for name in ("stem_channels", "head_channels"):
         value = getattr(space, name)
-        if not _is_int(value) or value < 1:
+        if not is_int(value) or value < 1:
             return f"{name} {value!r} must be an integer >= 1"
     if not isinstance(space.stages, tuple) or not space.stages:
         return "stages must be a non-empty list"

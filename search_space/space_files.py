@@ -1,4 +1,5 @@
-"""Reading and writing search-space definitions (TOML or JSON files, plain dicts).
+"""Reading and writing search-space files (TOML or JSON, or plain dicts), and the spaces
+shipped with the package (``search_space/shipped_spaces/*.toml``).
 
 File schema (TOML shown; JSON uses the same keys)::
 
@@ -29,19 +30,21 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from collections.abc import Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-try:
+if sys.version_info >= (3, 11):
     import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+else:
+    import tomli as tomllib
 
+from search_space.checks import check_keys, is_int
 from search_space.errors import SpaceError
-from search_space.space_def import (
+from search_space.space import (
     DEFAULT_BLOCKS,
     DEFAULT_EXPANSIONS,
     DEFAULT_KERNELS,
@@ -52,8 +55,9 @@ from search_space.space_def import (
 )
 
 SHIPPED_SPACES: tuple[str, ...] = ("paper", "v2s", "v2b0")
-"""Names ``load_space`` accepts without a path (files in ``search_space/spaces/``)."""
+"""Names ``load_space`` accepts without a path (files in ``search_space/shipped_spaces/``)."""
 
+_SHIPPED_FOLDER = "shipped_spaces"
 _TOP_KEYS = ("name", "description", "reference", "stem_channels", "head_channels", "defaults", "stages")
 _CHOICE_KEYS = ("blocks", "kernels", "expansions", "se_fused", "se_mbconv")
 _STAGE_KEYS = ("out_channels", "stride", "layers", *_CHOICE_KEYS, "optional")
@@ -77,7 +81,7 @@ def load_space(name_or_path: str | os.PathLike[str]) -> SearchSpace:
 
 @lru_cache(maxsize=None)
 def _load_shipped(name: str) -> SearchSpace:
-    res = resources.files("search_space").joinpath("spaces").joinpath(f"{name}.toml")
+    res = resources.files("search_space").joinpath(_SHIPPED_FOLDER).joinpath(f"{name}.toml")
     where = f"shipped space {name!r}"
     return space_from_dict(_parse(res.read_text(encoding="utf-8"), ".toml", where), where=where,
                            default_name=name)
@@ -134,13 +138,14 @@ def space_from_dict(
     """Build a ``SearchSpace`` from the file schema; ``SpaceError`` names the bad field."""
     if not isinstance(obj, Mapping):
         raise SpaceError(f"{where}: expected a table/object at the top, got {type(obj).__name__}")
-    _check_keys(obj, _TOP_KEYS, ("stem_channels", "head_channels", "stages"), where)
+    check_keys(obj, _TOP_KEYS, ("stem_channels", "head_channels", "stages"), where=where,
+               error=SpaceError)
     if "name" not in obj and default_name is None:
         raise SpaceError(f"{where}: missing field 'name'")
     defaults = obj.get("defaults", {})
     if not isinstance(defaults, Mapping):
         raise SpaceError(f"{where}: defaults must be a table, got {type(defaults).__name__}")
-    _check_keys(defaults, _CHOICE_KEYS, (), f"{where}: defaults")
+    check_keys(defaults, _CHOICE_KEYS, where=f"{where}: defaults", error=SpaceError)
     stages = obj["stages"]
     if not isinstance(stages, list) or not stages:
         raise SpaceError(f"{where}: stages must be a non-empty list of tables")
@@ -159,7 +164,8 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
     here = f"{where}: stage {i}"
     if not isinstance(obj, Mapping):
         raise SpaceError(f"{here}: expected a table/object, got {type(obj).__name__}")
-    _check_keys(obj, _STAGE_KEYS, ("out_channels", "stride", "layers"), here)
+    check_keys(obj, _STAGE_KEYS, ("out_channels", "stride", "layers"), where=here,
+               error=SpaceError)
     fields: dict[str, Any] = {}
     for key in _CHOICE_KEYS:
         value = obj.get(key, defaults.get(key, _BUILTIN[key]))
@@ -169,7 +175,7 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
             raise SpaceError(f"{here}: {key} {value!r} must be a list")
         fields[key] = value
     layers = obj["layers"]
-    if isinstance(layers, int) and not isinstance(layers, bool):
+    if is_int(layers):
         layers = (layers, layers)
     elif isinstance(layers, list):
         layers = tuple(layers)
@@ -178,13 +184,3 @@ def _stage(obj: object, i: int, defaults: Mapping[str, Any], where: str) -> Stag
                             optional=obj.get("optional", False), **fields)
     except SpaceError as err:
         raise SpaceError(f"{here}: {err}") from None
-
-
-def _check_keys(obj: Mapping[str, Any], allowed: tuple[str, ...], required: tuple[str, ...],
-                where: str) -> None:
-    for key in obj:
-        if key not in allowed:
-            raise SpaceError(f"{where}: unknown field {key!r}; allowed: {list(allowed)}")
-    for key in required:
-        if key not in obj:
-            raise SpaceError(f"{where}: missing field {key!r}")

@@ -1,6 +1,6 @@
-"""Search spaces: factorized decisions, sampling, membership, mutation and size.
+"""What a search space allows: factorized decisions, sampling, membership, mutation and size.
 
-The space is data (``SearchSpace``, see ``search_space.space_def``); this module turns it into
+The space is data (``SearchSpace``, see ``search_space.space``); this module turns it into
 specs. It is neither a model nor a strategy: every way of choosing (a seed, a
 ``random.Random``, an ``optuna.Trial``, a strategy's own adapter) goes through one tiny
 protocol, ``suggest_int(name, low, high)`` and ``suggest_categorical(name, choices)``.
@@ -33,10 +33,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from search_space.checks import is_int
 from search_space.cost import count_macs, count_params
 from search_space.errors import ConstraintError, SpaceError
-from search_space.space_def import SearchSpace, StageChoices
-from search_space.space_io import SHIPPED_SPACES, load_space, space_from_dict, space_to_dict
+from search_space.space import SearchSpace
 from search_space.spec import FUSED, MBCONV, ArchSpec, StageSpec
 from search_space.suggesters import (
     MappingSuggester,
@@ -47,23 +47,17 @@ from search_space.suggesters import (
 )
 
 __all__ = [
-    "SHIPPED_SPACES",
     "Decision",
-    "SearchSpace",
-    "StageChoices",
     "Suggester",
     "active_decisions",
     "check_constraints",
     "check_in_space",
     "decisions",
     "from_choices",
-    "load_space",
     "mutate",
     "sample",
     "sample_within",
-    "space_from_dict",
     "space_size",
-    "space_to_dict",
     "to_choices",
 ]
 
@@ -105,7 +99,7 @@ def decisions(space: SearchSpace) -> tuple[Decision, ...]:
     """Every decision of the space in the fixed order (single-choice decisions omitted)."""
     out: list[Decision] = []
     for i, sc in enumerate(space.stages, start=1):
-        candidates = [
+        candidates: list[tuple[str, tuple[Any, ...]]] = [
             ("keep", (True, False) if sc.optional else ()),
             ("block", sc.blocks),
             ("layers", tuple(sc.layer_range)),
@@ -222,8 +216,7 @@ def check_constraints(
 ) -> None:
     """Raise ``ConstraintError`` if ``spec`` exceeds a limit (``None`` means no limit)."""
     for name, limit in (("max_params", max_params), ("max_macs", max_macs)):
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                                  or limit < 1):
+        if limit is not None and (not is_int(limit) or limit < 1):
             raise ConstraintError(f"{name} {limit!r} must be an integer >= 1")
     if max_params is not None:
         params = count_params(spec)
@@ -246,7 +239,7 @@ def sample_within(
     (an ``optuna.Trial`` fixes a parameter once suggested) gets exactly one draw. Raises
     ``SpaceError`` if no draw fits.
     """
-    if isinstance(max_tries, bool) or not isinstance(max_tries, int) or max_tries < 1:
+    if not is_int(max_tries) or max_tries < 1:
         raise SpaceError(f"max_tries {max_tries!r} must be an integer >= 1")
     ask = as_suggester(source)
     tries = max_tries if isinstance(ask, RandomSuggester) else 1

@@ -1,5 +1,10 @@
-"""Where a base architecture comes from: a preset, a spec/result JSON file, a canonical string,
-or the K-th best row of a search leaderboard (a run folder or a ``.parquet`` file)."""
+"""Resolve ``nas-scale --base``: where a base architecture comes from.
+
+A base is a preset, a spec/result JSON file, a canonical string, or the K-th best row of a
+search leaderboard (a run folder or a ``.parquet`` file). Leaderboards are read and ranked by
+``results.leaderboard`` (``Leaderboard.best``), imported only when a leaderboard is given,
+because it pulls in pandas and pyarrow.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from scaling.errors import ScalingError
+from search_space.checks import is_int
 from search_space.codec import decode
 from search_space.presets import PRESETS
 from search_space.resolve import find_preset, resolve_arch
 from search_space.spec import ArchSpec
 
-LEADERBOARD_FILE = "leaderboard.parquet"
 # Preset name -> the name its recipe row has in Table 6 / efficientnetv2_params.
 RECIPE_NAMES: dict[str, str] = {
     "efficientnetv2-s": "S", "efficientnetv2-m": "M", "efficientnetv2-l": "L",
@@ -38,13 +43,11 @@ class Base:
 
 def load_base(ref: str, rank: int = 1) -> Base:
     """Resolve ``--base``: a leaderboard (run folder or ``.parquet``), preset, file or string."""
-    if not isinstance(rank, int) or rank < 1:
+    if not is_int(rank) or rank < 1:
         raise ScalingError(f"rank {rank!r} must be an integer >= 1")
     path = Path(ref)
-    if ref.endswith(".parquet") or (path.is_dir() and (path / LEADERBOARD_FILE).exists()):
-        return _from_leaderboard(path, rank)
-    if path.is_dir():
-        raise ScalingError(f"base {ref!r} is a folder without a {LEADERBOARD_FILE}")
+    if ref.endswith(".parquet") or path.is_dir():
+        return _from_leaderboard(ref, rank)
     preset = find_preset(ref)
     if preset is not None:
         return Base(preset.spec, f"preset {preset.name}", preset.train_size, preset.eval_size,
@@ -81,31 +84,27 @@ def _sizes_in_file(path: Path) -> tuple[int | None, int | None]:
     sizes = []
     for key in ("train_size", "eval_size"):
         value = obj.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)
-                                  or value < 1):
+        if value is not None and (not is_int(value) or value < 1):
             raise ScalingError(f"{str(path)!r}: {key} {value!r} must be an integer >= 1")
         sizes.append(value)
     return sizes[0], sizes[1]
 
 
-def _from_leaderboard(path: Path, rank: int) -> Base:
-    # results.leaderboard is the one reader of Parquet leaderboards.
-    from results.leaderboard import Leaderboard, read_table, to_pandas
+def _from_leaderboard(ref: str, rank: int) -> Base:
+    """The ``rank``-th best ok row of a run folder's leaderboard or of a ``.parquet`` file."""
+    from results.leaderboard import LEADERBOARD_FILE, Leaderboard
 
+    path = Path(ref)
     if path.is_dir():
-        frame = Leaderboard(path).read()
+        if not (path / LEADERBOARD_FILE).exists():
+            raise ScalingError(f"base {ref!r} is a folder without a {LEADERBOARD_FILE}")
+        board = Leaderboard(path)
     elif not path.is_file():
         raise ScalingError(f"leaderboard {str(path)!r} not found")
-    elif path.name == LEADERBOARD_FILE:
-        frame = Leaderboard(path.parent).read()
     else:
-        frame = to_pandas(read_table(path)[0])
-    for column in ("arch", "reward", "status"):
-        if column not in frame.columns:
-            raise ScalingError(f"leaderboard {str(path)!r} has no {column!r} column")
-    ok = frame[(frame["status"] == "ok") & frame["reward"].notna()]
-    order = ["reward", "trial_id"] if "trial_id" in ok.columns else ["reward"]
-    ok = ok.sort_values(order, ascending=[False] + [True] * (len(order) - 1), kind="stable")
+        board = Leaderboard(path.parent)
+        board.path = path  # a leaderboard file under any name, not only <run>/leaderboard.parquet
+    ok = board.best(len(board))
     if ok.empty:
         raise ScalingError(f"leaderboard {str(path)!r} has no 'ok' rows with a reward")
     if rank > len(ok):
