@@ -31,7 +31,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
 
 import numpy as np
 import torch
@@ -129,7 +128,7 @@ def _open(source: str, *, seed: int, classes: object, per_class: int | None,
         from proxy_train.datasets.synthetic import CLASS_NAMES, load_synthetic
 
         if is_int(classes):
-            count = cast(int, classes)
+            count = classes
         elif classes is None:
             count = None
         else:  # a list: render every class it could name, then select
