@@ -20,7 +20,7 @@ import json
 import random
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
@@ -33,12 +33,20 @@ from search_space.spec import ArchSpec
 DEFAULT_RESOLUTION = 224
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` whose errors are one ``error: ...`` line (no usage dump), exit 2;
+    its subcommand parsers are of the same kind."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run ``nas-arch``; returns the exit code (0 ok, 2 user error)."""
     parser = _parser()
     try:
         args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed usage and the error
+    except SystemExit as exc:  # argparse already printed the error (or --help)
         return exc.code if isinstance(exc.code, int) else 2
     try:
         return args.run(args)
@@ -48,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="nas-arch", description="Inspect, sample and export architecture specs."
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
