@@ -10,8 +10,8 @@ never restarted silently, and its reference timing is read from the stored copy,
 again. A leaderboard with rows but neither copy is refused too.
 
 :meth:`RunFolder.claim` creates the folder if needed and takes its lock (``nas.lock``); if the
-command fails before the run's settings are first written (:meth:`RunFolder.write_record`), everything
-the claim created is removed again, so bad input leaves nothing behind.
+command fails before the run's settings are first written (:meth:`RunFolder.write_record`),
+everything the claim created is removed again, so bad input leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class RunFolder:
         try:
             record = json.loads(self.run_file.read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise ConfigError(f"{self.run_file} is not a readable run file ({err}); {fix}") from None
+            raise ConfigError(f"{self.run_file} is not a readable run file ({err}); "
+                              f"{fix}") from None
         problem = record_problem(record)
         if problem:
             raise ConfigError(f"{self.run_file} is not a run file: it {problem}; {fix}")
@@ -144,7 +145,8 @@ class RunFolder:
                 continue  # made by someone else meanwhile: not ours to remove
             except OSError as exc:
                 _remove_folders(created)
-                raise ConfigError(f"cannot create --out {self.path}: {exc.strerror or exc}") from None
+                raise ConfigError(f"cannot create --out {self.path}: "
+                                  f"{exc.strerror or exc}") from None
             created.append(folder)
         return created
 

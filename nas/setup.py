@@ -191,8 +191,8 @@ def time_reference_once(setup: RunSetup, stored: dict[str, Any] | None,
             )
         step_ms, timing = measured.median_ms, measured.to_dict()
         say(f"reference {name}: {step_ms:.2f} ms per step")
-    return dataclasses.replace(setup, context=dataclasses.replace(context, ref_step_time_ms=step_ms),
-                               reference_timing=timing)
+    context = dataclasses.replace(context, ref_step_time_ms=step_ms)
+    return dataclasses.replace(setup, context=context, reference_timing=timing)
 
 
 def check_reachable(config: SearchConfig, space: SearchSpace, num_classes: int | None,
@@ -234,7 +234,8 @@ def smallest_cost(space: SearchSpace, num_classes: int, resolution: int) -> tupl
             options = [_stage_options(sc) for sc in space.stages[:kept]]
             stages = [choices[0] for choices in options]
             for i, choices in enumerate(options):
-                stages[i] = min(choices, key=lambda st: metric(_spec(space, stages, i, st, num_classes)))
+                stages[i] = min(choices, key=lambda st: metric(
+                    _spec(space, stages, i, st, num_classes)))
             totals.append(metric(_spec(space, stages, 0, stages[0], num_classes)))
         fewest.append(min(totals))
     return fewest[0], fewest[1]

@@ -31,7 +31,8 @@ def _never(*args: Any, **kwargs: Any) -> Any:
 
 
 @contextmanager
-def _search(out: Path, executor: str, budget: int, args: list[str]) -> Iterator[subprocess.Popen[str]]:
+def _search(out: Path, executor: str, budget: int,
+            args: list[str]) -> Iterator[subprocess.Popen[str]]:
     """``nas-search`` in a new session; whatever is left of its process group is killed after."""
     cmd = [sys.executable, "-m", "nas.cli", "--budget", str(budget), "--executor", executor,
            "--out", str(out), *args]
@@ -55,7 +56,8 @@ def _group(pgid: int) -> list[str]:
             and not row[2].startswith("Z")]
 
 
-def _wait_until(done: Callable[[], bool], proc: subprocess.Popen[str], timeout: float = 300) -> None:
+def _wait_until(done: Callable[[], bool], proc: subprocess.Popen[str],
+                timeout: float = 300) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         assert proc.poll() is None, f"exited early with {proc.returncode}: {proc.communicate()}"
