@@ -112,37 +112,29 @@ class RayExecutor:
         self.config = config
         self._signals = signals or StopSignals()
         self._started_ray = False
-        try:
-            if not ray.is_initialized():
-                self._start_ray()
-            self._resources = self._trial_resources()
-        except BaseException:
-            self.shutdown()
-            raise
-
-    def _start_ray(self) -> None:
-        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-        os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-        # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
-        # TensorBoard logs would only duplicate it (and cannot log an Outcome).
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-        # Signals are ours (nas.interrupt): no Tune SIGINT handler, and no stack dump from
-        # Ray's core (absl's failure signal handler) when SIGTERM arrives.
-        os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-        os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
-        kwargs: dict[str, Any] = dict(
-            include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
-        )
-        if self.config.address is None:
-            # "local": always a new in-process instance, never a cluster that `ray start`
-            # left running on this machine (which ray.init() would otherwise join).
-            kwargs.update(address="local", num_cpus=os.cpu_count() or 1)
-        else:
-            kwargs["address"] = self.config.address
-        with _sigterm_blocked_for_ray():
-            ray.init(**kwargs)
-            self._started_ray = True
-            self._signals.install()  # ray.init replaced the SIGTERM handler
+        if not ray.is_initialized():
+            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+            os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+            # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
+            # TensorBoard logs would only duplicate it (and cannot log an Outcome).
+            os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+            # Signals are ours (nas.interrupt): no Tune SIGINT handler, and no stack dump from
+            # Ray's core (absl's failure signal handler) when SIGTERM arrives.
+            os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+            os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+            kwargs: dict[str, Any] = dict(
+                include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
+            )
+            if config.address is None:
+                # "local": always a new in-process instance, never a cluster that `ray start`
+                # left running on this machine (which ray.init() would otherwise join).
+                kwargs.update(address="local", num_cpus=os.cpu_count() or 1)
+            else:
+                kwargs["address"] = config.address
+            with _sigterm_blocked_for_ray(self._signals):
+                ray.init(**kwargs)
+                self._started_ray = True
+        self._resources = self._trial_resources()
 
     def _trial_resources(self) -> dict[str, float]:
         profile = hardware_profile(self.config)
@@ -214,15 +206,17 @@ class RayExecutor:
 
 
 @contextmanager
-def _sigterm_blocked_for_ray() -> Iterator[None]:
+def _sigterm_blocked_for_ray(signals: StopSignals) -> Iterator[None]:
     """Block SIGTERM while Ray starts its processes, which inherit the blocked signal: like
     SIGINT, which Ray blocks for them itself, a group-wide SIGTERM then leaves them to this
-    process's clean stop. Ray ends them on shutdown (SIGTERM, then SIGKILL after a second)."""
+    process's clean stop (Ray ends them on shutdown: SIGTERM, then SIGKILL after a second).
+    Starting Ray replaces the SIGTERM handler, so ours is installed again before unblocking."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         yield
+        signals.install()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending SIGTERM arrives now
