@@ -9,19 +9,15 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import NoReturn
 
-from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig
+from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig, check_out
+from nas.interrupt import Interrupted, StopSignals
+from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
 
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:  # one line, no usage dump
-        self.exit(2, f"error: {message} (see nas-search --help)\n")
-
-
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="nas-search", description="Training-aware neural architecture search.")
+    p = OneLineParser(prog="nas-search", description="Training-aware neural architecture search.")
     p.add_argument("--budget", type=int, required=True, help="number of candidates to finish")
     p.add_argument("--hardware", required=True, help="target hardware: auto, cpu, v100, a100, h100, h200, l4, t4, a10g")
     p.add_argument("--space", default="v2b0", help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
@@ -47,7 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward-v", type=float, default=-0.05, help="exponent of normalized parameters")
     p.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run continues")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar and no set-up lines")
     return p
 
 
@@ -85,21 +81,20 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    try:
-        config = config_from_args(args)
-        from nas.search import run_search  # heavy imports only once the arguments are sound
+    config: SearchConfig | None = None
+    with StopSignals() as signals:
+        try:
+            config = config_from_args(args)
+            check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
+            from nas.search import run_search  # heavy imports only once the arguments are sound
 
-        summary, plots = run_search(config)
-    except NasError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(
-            f"\ninterrupted: finished candidates are saved; run the same command with "
-            f"--out {config.out} to continue",
-            file=sys.stderr,
-        )
-        return 130
+            summary, plots = run_search(config, signals=signals)
+        except NasError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as stop:
+            print(interrupted_line(stop, config), file=sys.stderr)
+            return stop.exit_code if isinstance(stop, Interrupted) else 130
     from results.report import summary_table
     from results.leaderboard import Leaderboard
 
@@ -112,6 +107,17 @@ def main(argv: list[str] | None = None) -> int:
     for plot in plots:
         print(f"plot:          {plot}")
     return 0
+
+
+def interrupted_line(stop: KeyboardInterrupt, config: SearchConfig | None) -> str:
+    """The one line an interrupted search prints: what was saved, how to continue."""
+    name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
+    saved = stop.saved if isinstance(stop, Interrupted) else None
+    if saved is None or config is None:
+        return f"interrupted by {name} during set-up: nothing was written; run the command again"
+    board = Path(config.out) / "leaderboard.parquet"
+    return (f"interrupted by {name}: {saved} of {config.budget} candidates are saved in {board}; "
+            f"run the same command with --out {config.out} to continue")
 
 
 if __name__ == "__main__":

@@ -1,26 +1,27 @@
-"""Settings of one search run, validated once and stored with the run.
+"""Settings of one search run, validated once, before any work, and stored with the run.
 
-A run directory holds ``run.json`` (these settings, the reference timing and the space) next
-to its leaderboard. Re-running with the same ``--out`` continues the run only if the settings
-that define it are the same; the budget may grow.
+A run folder holds these settings (see ``nas.run_folder``) next to its leaderboard.
+Re-running with the same ``--out`` continues the run only if the settings that define it
+(:data:`IDENTITY_FIELDS`) are the same; the budget may grow.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from search_space.checks import is_int
+from nas.lock import check_free
+from search_space.checks import is_int, is_number
 from search_space.errors import NasError
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
 EXECUTORS: tuple[str, ...] = ("ray", "inline")
 EARLY_STOP: tuple[str, ...] = ("none", "asha")
-RUN_FILE = "run.json"
+MAX_SEED = 2**32 - 1  # numpy's and Optuna's samplers take seeds up to this
+MIN_RESOLUTION = 8
 
 # Settings that define a run: a resumed run must agree on all of them.
 IDENTITY_FIELDS: tuple[str, ...] = (
@@ -77,37 +78,9 @@ class SearchConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        if not is_int(self.budget) or self.budget < 1:
-            raise ConfigError(f"--budget {self.budget!r} must be a whole number >= 1")
-        if self.strategy not in STRATEGIES:
-            raise ConfigError(f"unknown strategy {self.strategy!r}; expected one of {list(STRATEGIES)}")
-        if self.executor not in EXECUTORS:
-            raise ConfigError(f"unknown executor {self.executor!r}; expected one of {list(EXECUTORS)}")
-        if self.early_stop not in EARLY_STOP:
-            raise ConfigError(f"unknown early stop {self.early_stop!r}; expected one of {list(EARLY_STOP)}")
-        if self.early_stop == "asha" and self.executor != "ray":
-            raise ConfigError("--early-stop asha needs --executor ray")
-        if self.workers < 1:
-            raise ConfigError(f"--workers {self.workers} must be >= 1")
-        if self.executor == "inline" and self.workers != 1:
-            raise ConfigError("--executor inline runs one candidate at a time; use --workers 1")
-        if self.retries < 0:
-            raise ConfigError(f"--retries {self.retries} must be >= 0")
-        for name in ("epochs", "proxy_resolution", "timing_batch", "timing_resolution", "max_params", "max_macs"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} {value} must be >= 1")
-        if self.gpus_per_trial is not None and self.gpus_per_trial % 1:
-            raise ConfigError(
-                f"--gpus-per-trial {self.gpus_per_trial} must be a whole number: "
-                "step timing never shares a device with another trial"
-            )
-        if self.timing_steps is not None and self.timing_steps < 3:
-            raise ConfigError(f"--timing-steps {self.timing_steps} must be >= 3")
-        if self.timing_budget is not None and self.timing_budget <= 0:
-            raise ConfigError(f"--timing-budget {self.timing_budget} must be > 0 seconds")
-        if self.cpus_per_trial is not None and self.cpus_per_trial <= 0:
-            raise ConfigError(f"--cpus-per-trial {self.cpus_per_trial} must be > 0")
+        problems = _problems(self)
+        if problems:
+            raise ConfigError(problems[0])
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -127,19 +100,66 @@ def check_same_run(config: SearchConfig, stored: dict[str, Any], run_dir: Path) 
             )
 
 
-def read_run_file(run_dir: Path) -> dict[str, Any] | None:
-    path = run_dir / RUN_FILE
-    if not path.exists():
-        return None
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ConfigError(f"{path} is not a readable run file ({err}); move it away or use another --out") from err
+def check_out(out: str | os.PathLike[str]) -> None:
+    """``--out`` is a folder (or can be made one), this user may write there, and no other
+    process holds it. Reads only; cheap enough to run before anything else."""
+    path = Path(out)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--out {path} is a file; give a folder for the run")
+    existing = path
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ConfigError(f"--out {path}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"--out {path}: {existing} is not writable by this user; "
+                          "choose another --out")
+    if path.is_dir():
+        check_free(path)
 
 
-def write_run_file(run_dir: Path, payload: dict[str, Any]) -> None:
-    """Write ``run.json`` atomically (temporary file, then rename)."""
-    path = run_dir / RUN_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
-    os.replace(tmp, path)
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def _problems(c: SearchConfig) -> list[str]:
+    """Every rule ``c`` breaks, in the order of the command line (the first is reported)."""
+    out: list[str] = []
+    if not is_int(c.budget) or c.budget < 1:
+        out.append(f"--budget {c.budget!r} must be a whole number >= 1")
+    if c.strategy not in STRATEGIES:
+        out.append(f"unknown strategy {c.strategy!r}; expected one of {list(STRATEGIES)}")
+    if c.executor not in EXECUTORS:
+        out.append(f"unknown executor {c.executor!r}; expected one of {list(EXECUTORS)}")
+    if c.early_stop not in EARLY_STOP:
+        out.append(f"unknown early stop {c.early_stop!r}; expected one of {list(EARLY_STOP)}")
+    if c.early_stop == "asha" and c.executor != "ray":
+        out.append("--early-stop asha needs --executor ray")
+    if not is_int(c.workers) or c.workers < 1:
+        out.append(f"--workers {c.workers!r} must be a whole number >= 1")
+    if c.executor == "inline" and c.workers != 1:
+        out.append("--executor inline runs one candidate at a time; use --workers 1")
+    if not is_int(c.retries) or c.retries < 0:
+        out.append(f"--retries {c.retries!r} must be a whole number >= 0")
+    if not is_int(c.seed) or not 0 <= c.seed <= MAX_SEED:
+        out.append(f"--seed {c.seed!r} must be a whole number from 0 to {MAX_SEED}")
+    for name, low in (("epochs", 1), ("proxy_resolution", MIN_RESOLUTION),
+                      ("timing_resolution", MIN_RESOLUTION), ("timing_batch", 1),
+                      ("max_params", 1), ("max_macs", 1)):
+        value = getattr(c, name)
+        if value is not None and (not is_int(value) or value < low):
+            out.append(f"{_flag(name)} {value!r} must be a whole number >= {low}")
+    for name in ("reward_w", "reward_v"):
+        if not is_number(getattr(c, name)):
+            out.append(f"{_flag(name)} {getattr(c, name)!r} must be a finite number")
+    if c.gpus_per_trial is not None and (not is_number(c.gpus_per_trial)
+                                         or c.gpus_per_trial < 1 or c.gpus_per_trial % 1):
+        out.append(f"--gpus-per-trial {c.gpus_per_trial} must be a whole number >= 1: "
+                   "step timing never shares a device with another trial")
+    if c.timing_steps is not None and (not is_int(c.timing_steps) or c.timing_steps < 3):
+        out.append(f"--timing-steps {c.timing_steps!r} must be a whole number >= 3")
+    for name in ("timing_budget", "cpus_per_trial"):
+        value = getattr(c, name)
+        if value is not None and (not is_number(value) or value <= 0):
+            out.append(f"{_flag(name)} {value!r} must be a number > 0")
+    return out

@@ -16,12 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nas.config import SearchConfig, check_same_run, read_run_file, write_run_file
+from nas.config import SearchConfig
+from nas.interrupt import StopSignals
 from nas.progress import Progress
-from nas.setup import TimeReference, build_setup
+from nas.run_folder import RunFolder
+from nas.setup import RunSetup, Say
 from nas.strategies import Observation, Proposal, make_strategy, replay
 from nas.trial import Job, TrialContext, now
-from results.leaderboard import Leaderboard, write_best_json
+from results.leaderboard import repair_best_json, write_best_json
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
 from search_space.errors import ConstraintError, NasError
@@ -47,28 +49,32 @@ def job_seed(run_seed: int, number: int) -> int:
 
 
 class SearchRun:
-    """State of one run: settings, leaderboard, strategy, and the jobs in flight."""
+    """State of one run: settings, leaderboard, strategy, and the jobs in flight.
 
-    def __init__(self, config: SearchConfig, time_reference: TimeReference) -> None:
+    Creating it stores the run's settings (both copies, see ``nas.run_folder``), replays the
+    leaderboard into the strategy and re-derives ``best.json`` if it is missing or unreadable.
+    Once ``signals`` received a stop request no new job is handed out, and recording a
+    finished candidate is never cut short by a signal. ``say`` prints progress lines, ``note``
+    what was repaired.
+    """
+
+    def __init__(self, config: SearchConfig, setup: RunSetup, folder: RunFolder,
+                 stored: dict[str, Any] | None, *, signals: StopSignals | None = None,
+                 say: Say = lambda line: None, note: Say = lambda line: None) -> None:
         self.config = config
-        self.run_dir = Path(config.out)
-        stored = read_run_file(self.run_dir)
-        if stored is not None:
-            check_same_run(config, stored, self.run_dir)
-        self.leaderboard = Leaderboard(self.run_dir)
-        rows = self.leaderboard.read()  # fails early on a corrupt leaderboard
-        self.setup = build_setup(config, stored, time_reference)
-        # Created only once every setting checked out: bad input leaves no empty run folder.
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        self.context: TrialContext = self.setup.context
-        self.run_id: str = (stored or {}).get("run_id") or _new_run_id()
+        self.run_dir = folder.path
+        self.setup = setup
+        self.context: TrialContext = setup.context
+        self.leaderboard = folder.leaderboard
+        rows = self.leaderboard.read()
+        self.run_id: str = stored["run_id"] if stored else _new_run_id()
         self.info = RunInfo(run_id=self.run_id, strategy=config.strategy,
                             hardware=self.context.hardware,
                             timing_resolution=self.context.timing_resolution,
                             timing_batch=self.context.timing_batch,
                             ref_step_time_ms=self.context.ref_step_time_ms,
                             ref_params=self.context.ref_params)
-        write_run_file(self.run_dir, self._run_record())
+        folder.write_record(self._run_record())
         self.strategy = make_strategy(
             config.strategy, self.setup.space, seed=config.seed, num_classes=self.setup.num_classes
         )
@@ -79,6 +85,13 @@ class SearchRun:
         self.best: tuple[float, dict[str, Any]] | None = None
         """The best reward so far and its row."""
         self._replay(rows)
+        if self.finished:
+            say(f"continuing run {self.run_id}: {self.finished} of {config.budget} candidates "
+                "already finished")
+        if self._repair_best():
+            note(f"{self.run_dir / 'best.json'} was missing, unreadable or out of date; "
+                "rewritten from the leaderboard")
+        self._signals = signals or StopSignals()
         self.in_flight: dict[int, Proposal] = {}
         self._started = time.perf_counter()
         self.progress = Progress(config.budget, initial=self.finished, enabled=config.progress)
@@ -89,6 +102,11 @@ class SearchRun:
     @property
     def finished(self) -> int:
         return self.ok + self.failed
+
+    @property
+    def stop_requested(self) -> bool:
+        """Whether the run was asked to stop (no new job is handed out)."""
+        return self._signals.requested
 
     @property
     def remaining(self) -> int:
@@ -128,7 +146,7 @@ class SearchRun:
 
     def next_job(self) -> Job | None:
         """The next candidate to evaluate, or ``None`` once the budget is handed out."""
-        if self.remaining <= 0:
+        if self.remaining <= 0 or self.stop_requested:
             return None
         for _ in range(MAX_REJECTED):
             proposal = self.strategy.ask()
@@ -164,7 +182,12 @@ class SearchRun:
                        finished_at=at, wall_time_s=0.0, failure=reason)
 
     def complete(self, job: Job, outcome: Outcome) -> None:
-        """Record a finished candidate: leaderboard, strategy, best.json, progress."""
+        """Record a finished candidate: leaderboard, strategy, best.json, progress. A signal
+        meanwhile takes effect once the candidate is recorded."""
+        with self._signals.graceful():
+            self._record(job, outcome)
+
+    def _record(self, job: Job, outcome: Outcome) -> None:
         proposal = self.in_flight.pop(job.number)
         row = self.leaderboard.append(outcome_row(outcome, self.info, trial_id=self.finished))
         view = scored(row)
@@ -173,17 +196,23 @@ class SearchRun:
         self._count(view, row)
         self.strategy.tell(proposal, _observation(view))
         if self.best is not previous_best and self.best is not None:
-            write_best_json(
-                self.run_dir,
-                self.best[1],
-                recipe=self.context.recipe.to_dict(),
-                extra={"run_id": self.run_id, "reference": self.setup.reference_record()},
-            )
+            write_best_json(self.run_dir, self.best[1], **self._best_context())
         self.progress.update(self.ok, self.failed, self._best_reward())
+
+    def _best_context(self) -> dict[str, Any]:
+        return {"recipe": self.context.recipe.to_dict(),
+                "extra": {"run_id": self.run_id, "reference": self.setup.reference_record()}}
+
+    def _repair_best(self) -> bool:
+        """Re-derive ``best.json`` from the leaderboard if it is missing or unreadable."""
+        if self.best is None:
+            return False
+        return repair_best_json(self.run_dir, self.best[1], **self._best_context())
 
     def close(self) -> RunSummary:
         self.progress.close()
         self.leaderboard.mark_pareto()
+        self._repair_best()
         return RunSummary(
             run_dir=self.run_dir,
             finished=self.finished,
@@ -201,7 +230,8 @@ def _observation(view: Scored) -> Observation:
 
 
 def _new_run_id() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    """The run's start in UTC, ISO 8601 with microseconds (``2025-01-31T09:15:02.123456Z``)."""
+    return datetime.now(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
 
 
 __all__ = ["SearchRun", "RunSummary", "job_seed"]

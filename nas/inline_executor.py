@@ -1,6 +1,8 @@
 """Run candidates one after another in this process, without Ray (debugging, profiling).
 
 Below the trial boundary it runs exactly the code the Ray executor runs: :func:`evaluate`.
+A signal stops the candidate being evaluated at once (it is evaluated again when the run
+continues); one that arrives while a finished candidate is recorded waits for the row.
 """
 
 from __future__ import annotations

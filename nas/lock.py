@@ -44,17 +44,21 @@ class RunLock:
         """Take the lock or raise :class:`RunLockedError` naming the holder, at once."""
         if self._file is not None:
             return
-        handle = open(self.path, "a+", encoding="utf-8")
-        try:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _describe(self.path)
+        while True:
+            handle = open(self.path, "a+", encoding="utf-8")
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                raise _locked(self.folder) from None
+            except BaseException:
+                handle.close()
+                raise
+            if _same_file(handle, self.path):
+                break
+            # The previous holder removed the lock file (see ``discard``) between our open and
+            # our flock: the lock we got is on a file nobody else will ever open. Try again.
             handle.close()
-            raise RunLockedError(f"{self.folder} is in use by {holder}; wait for it to end or "
-                                 "use another --out") from None
-        except BaseException:
-            handle.close()
-            raise
         handle.seek(0)
         handle.truncate()
         json.dump({"pid": os.getpid(), "host": socket.gethostname(), "command": self.command,
@@ -72,6 +76,17 @@ class RunLock:
         finally:
             self._file.close()
             self._file = None
+
+    def discard(self) -> None:
+        """Remove the lock file, then release the lock: for a holder that leaves the folder as
+        it found it. A process that opened the file meanwhile notices and opens it afresh."""
+        if self._file is None:
+            return
+        try:
+            os.unlink(self.path)
+        except FileNotFoundError:
+            pass
+        self.release()
 
     @property
     def held(self) -> bool:
@@ -100,6 +115,27 @@ def holder(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
     return None
 
 
+def check_free(folder: str | os.PathLike[str]) -> None:
+    """Raise :class:`RunLockedError` naming the holder if another process holds ``folder``'s
+    lock (without taking it: a quick check before any work)."""
+    if holder(folder) is not None:
+        raise _locked(Path(folder))
+
+
+def _locked(folder: Path) -> RunLockedError:
+    return RunLockedError(f"{folder} is in use by {_describe(folder / LOCK_FILE)}; wait for it "
+                          "to end or use another --out")
+
+
+def _same_file(handle: IO[str], path: Path) -> bool:
+    try:
+        on_disk = os.stat(path)
+    except FileNotFoundError:
+        return False
+    opened = os.fstat(handle.fileno())
+    return (opened.st_dev, opened.st_ino) == (on_disk.st_dev, on_disk.st_ino)
+
+
 def _read(path: Path) -> dict[str, Any]:
     try:
         record = json.loads(path.read_text(encoding="utf-8") or "{}")
@@ -116,4 +152,4 @@ def _describe(path: Path) -> str:
             f"{record.get('host', '?')}, since {record.get('since', '?')})")
 
 
-__all__ = ["LOCK_FILE", "RunLock", "RunLockedError", "holder"]
+__all__ = ["LOCK_FILE", "RunLock", "RunLockedError", "check_free", "holder"]

@@ -6,6 +6,13 @@ trial's row to :meth:`SearchRun.complete`. Each trial runs :func:`nas.trial.eval
 same code the inline executor runs. The data set and the run-wide context travel once
 through Ray's object store (``tune.with_parameters``).
 
+Interrupts (``nas.interrupt``): Tune's own SIGINT handler and the stack dump Ray's core prints
+on SIGTERM are switched off before Ray starts, and the Ray processes this command starts
+inherit a blocked SIGTERM (Ray blocks SIGINT for them itself): a signal sent to the whole
+process group (Ctrl-C, ``kill -TERM -PGID``, a job scheduler) reaches only this process. It is
+a clean stop of the tuner: a :class:`Stopper` ends it, Tune stops the trials in flight, the
+searcher hands out nothing new and records only final results; ``shutdown`` then ends Ray.
+
 Step timing never shares a device: a GPU trial holds whole GPUs, and on a cluster
 ``--hardware`` adds a tiny demand for Ray's ``accelerator_type:<TYPE>`` resource so that
 trials land only on nodes with that accelerator.
@@ -15,6 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +33,11 @@ import ray
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
+from ray.tune.stopper import Stopper
 
 from nas.config import ConfigError, SearchConfig
 from nas.driver import SearchRun
+from nas.interrupt import StopSignals
 from nas.setup import hardware_profile
 from nas.trial import Job, TrialContext, evaluate, time_reference
 from proxy_train.data import DataSplits
@@ -70,6 +83,8 @@ class _DriverSearcher(Searcher):
         job = self._jobs.pop(trial_id, None)
         if job is None:
             return
+        if self._run.stop_requested and (error or not (result or {}).get("final")):
+            return  # ended by the stop: not a result, evaluated again when the run continues
         outcome = (result or {}).get(OUTCOME)
         if not isinstance(outcome, Outcome):
             outcome = self._run.lost(job, "worker died (retries exhausted)" if error
@@ -77,11 +92,25 @@ class _DriverSearcher(Searcher):
         self._run.complete(job, outcome)
 
 
+class _StopWhenAsked(Stopper):
+    """Ends the whole tuner once the run was asked to stop (Tune then stops every trial)."""
+
+    def __init__(self, run: SearchRun) -> None:
+        self._run = run
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self._run.stop_requested
+
+
 class RayExecutor:
     """Runs the search on Ray Tune; starts Ray in-process unless ``config.address`` is set."""
 
-    def __init__(self, config: SearchConfig) -> None:
+    def __init__(self, config: SearchConfig, signals: StopSignals | None = None) -> None:
         self.config = config
+        self._signals = signals or StopSignals()
         self._started_ray = False
         if not ray.is_initialized():
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
@@ -89,6 +118,10 @@ class RayExecutor:
             # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
             # TensorBoard logs would only duplicate it (and cannot log an Outcome).
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+            # Signals are ours (nas.interrupt): no Tune SIGINT handler, and no stack dump from
+            # Ray's core (absl's failure signal handler) when SIGTERM arrives.
+            os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
+            os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
             kwargs: dict[str, Any] = dict(
                 include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False
             )
@@ -98,8 +131,9 @@ class RayExecutor:
                 kwargs.update(address="local", num_cpus=os.cpu_count() or 1)
             else:
                 kwargs["address"] = config.address
-            ray.init(**kwargs)
-            self._started_ray = True
+            with _sigterm_blocked_for_ray(self._signals):
+                ray.init(**kwargs)
+                self._started_ray = True
         self._resources = self._trial_resources()
 
     def _trial_resources(self) -> dict[str, float]:
@@ -160,10 +194,29 @@ class RayExecutor:
                 storage_path=str(Path(run.run_dir).resolve() / "ray"),
                 verbose=0,
                 failure_config=tune.FailureConfig(max_failures=self.config.retries),
+                stop=_StopWhenAsked(run),
             ),
         )
-        tuner.fit()
+        with self._signals.graceful():
+            tuner.fit()
 
     def shutdown(self) -> None:
         if self._started_ray:
             ray.shutdown()
+
+
+@contextmanager
+def _sigterm_blocked_for_ray(signals: StopSignals) -> Iterator[None]:
+    """Block SIGTERM while Ray starts its processes, which inherit the blocked signal: like
+    SIGINT, which Ray blocks for them itself, a group-wide SIGTERM then leaves them to this
+    process's clean stop (Ray ends them on shutdown: SIGTERM, then SIGKILL after a second).
+    Starting Ray replaces the SIGTERM handler, so ours is installed again before unblocking."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        yield
+        signals.install()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending SIGTERM arrives now

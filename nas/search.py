@@ -1,13 +1,31 @@
-"""One call that runs (or continues) a whole search: the library behind ``nas-search``."""
+"""One call that runs (or continues) a whole search: the library behind ``nas-search``.
+
+The order of work makes bad input cost nothing and leave nothing behind:
+
+1. the settings, ``--out``, hardware, space and reference are checked (milliseconds);
+2. ``--out`` is claimed: created if needed and locked, so a folder another process writes into
+   is refused at once; the run stored there is checked against the settings;
+3. the data is loaded and the constraints are checked against the space's smallest spec;
+4. only then does Ray start and is the reference timed (or read back from the stored run).
+
+A failure before the run's settings are first stored removes what the claim created. SIGINT
+and SIGTERM stop the run honestly (``nas.interrupt``): finished rows are kept, candidates in
+flight are ended, and :class:`~nas.interrupt.Interrupted` says how many candidates are saved.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from nas.config import SearchConfig
+from nas.config import SearchConfig, check_out
 from nas.driver import RunSummary, SearchRun
+from nas.interrupt import Interrupted, StopSignals
+from nas.run_folder import RunFolder
+from nas.setup import Say, check_settings, prepare_setup, time_reference_once
 from nas.trial import TrialContext
+from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
 from results.report import plot_run
 from search_space.spec import ArchSpec
@@ -21,24 +39,68 @@ class Executor(Protocol):
     def shutdown(self) -> None: ...
 
 
-def make_executor(config: SearchConfig) -> Executor:
+def make_executor(config: SearchConfig, signals: StopSignals | None = None) -> Executor:
     if config.executor == "inline":
         from nas.inline_executor import InlineExecutor
 
         return InlineExecutor()
     from nas.ray_executor import RayExecutor  # imported lazily: Ray is slow to import
 
-    return RayExecutor(config)
+    return RayExecutor(config, signals)
 
 
-def run_search(config: SearchConfig) -> tuple[RunSummary, list[Path]]:
-    """Run the search described by ``config`` up to its budget; return its summary and plots."""
-    executor = make_executor(config)
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def run_search(config: SearchConfig, *, say: Say | None = None,
+               signals: StopSignals | None = None) -> tuple[RunSummary, list[Path]]:
+    """Run the search described by ``config`` up to its budget; return its summary and plots.
+
+    ``say`` prints the set-up's progress lines (default: to stderr unless ``config.progress``
+    is off). ``signals``: the caller's installed handlers, if it has them already. Raises
+    ``NasError`` for bad input and :class:`Interrupted` on SIGINT / SIGTERM.
+    """
+    tell: Say = say or (say_on_stderr if config.progress else _silent)
+    signals = signals or StopSignals()
+    folder = RunFolder(config.out)
+    stored: dict[str, Any] | None = None
     try:
-        run = SearchRun(config, executor.time_reference)
-        executor.run(run)
-    finally:
-        executor.shutdown()
-    summary = run.close()
-    plots = plot_run(run.leaderboard.read(), run.run_dir)
+        with signals:
+            check_out(config.out)
+            plan = check_settings(config)
+            with folder.claim():
+                stored = folder.stored(config)
+                if folder.restored:
+                    say_on_stderr(folder.restored)  # a repair is said even without progress
+                tell(f"loading data {config.data} ...")
+                data = load_data(config.data, seed=config.seed)
+                setup = prepare_setup(config, plan, data)
+                executor = _start_executor(config, signals, tell)
+                run: SearchRun | None = None
+                try:
+                    setup = time_reference_once(setup, stored, executor.time_reference, tell)
+                    run = SearchRun(config, setup, folder, stored, signals=signals, say=tell,
+                                    note=say_on_stderr)
+                    executor.run(run)
+                finally:
+                    if run is not None:
+                        run.progress.close()  # before any message: never glued to the bar
+                    executor.shutdown()
+                summary = run.close()
+                plots = plot_run(run.leaderboard.read(), run.run_dir)
+    except Interrupted as stop:
+        stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
+        raise
     return summary, plots
+
+
+def _start_executor(config: SearchConfig, signals: StopSignals, say: Say) -> Executor:
+    if config.executor == "ray":
+        say("starting Ray ..." if config.address is None
+            else f"connecting to the Ray cluster at {config.address} ...")
+    return make_executor(config, signals)
+
+
+def _silent(line: str) -> None:
+    return None

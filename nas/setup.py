@@ -1,8 +1,16 @@
 """Everything a run needs before its first candidate: space, data, recipe, hardware, reference.
 
+Set-up runs in three steps so that every check comes before any work: :func:`check_settings`
+resolves what needs no data (hardware, space, reference model) in milliseconds and refuses
+constraints that no spec of the space can meet (from the analytic cost of the space's
+smallest spec); :func:`prepare_setup` adds the data, the recipe and the timing settings and
+repeats that check with the data's class count and resolution; :func:`time_reference_once`
+adds the reference timing.
+
 The reference model (by default the space's backbone) is timed once per run, on the run's
-hardware, and stored in ``run.json``: every candidate's step time and parameter count are
-normalized by it, so rewards within a run are comparable, also across a resume.
+hardware, and stored with the run: every candidate's step time and parameter count are
+normalized by it, so rewards within a run are comparable, also across a resume. A continued
+run re-uses the stored timing and never measures it again.
 """
 
 from __future__ import annotations
@@ -13,21 +21,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nas.config import ConfigError, SearchConfig
+from nas.config import MIN_RESOLUTION, ConfigError, SearchConfig
 from nas.trial import TrialContext
-from proxy_train.data import DataSplits, load_data
-from proxy_train.timing import StepTiming
+from proxy_train.data import DataSplits
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
 from proxy_train.recipe import Recipe
+from proxy_train.timing import StepTiming
 from search_space.codec import encode
-from search_space.cost import count_params
+from search_space.cost import count_macs, count_params
 from search_space.resolve import resolve_arch
-from search_space.space import SearchSpace
+from search_space.space import SearchSpace, StageChoices
 from search_space.space_files import load_space, space_to_dict
-from search_space.spec import ArchSpec
+from search_space.spec import ArchSpec, StageSpec
 
 TimeReference = Callable[[ArchSpec, TrialContext], StepTiming]
 """Times the reference model on the run's hardware."""
+Say = Callable[[str], None]
+"""Prints one progress line of the set-up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What the settings resolve to without any data: checked before anything is written."""
+
+    profile: HardwareProfile
+    space: SearchSpace
+    reference_name: str
+    reference_spec: ArchSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +73,7 @@ class RunSetup:
         }
 
     def record(self) -> dict[str, Any]:
-        """What ``run.json`` stores besides the config."""
+        """What the stored run keeps besides the config."""
         data = self.data
         return {
             "space": space_to_dict(self.space),
@@ -105,31 +125,39 @@ def cpus_per_trial(config: SearchConfig, profile: HardwareProfile) -> int:
     return 1 if profile.kind == "cuda" else 2
 
 
-def reference_of(config: SearchConfig, space: SearchSpace, num_classes: int) -> tuple[str, ArchSpec]:
-    name = config.reference or getattr(space, "reference", None)
+def reference_of(config: SearchConfig, space: SearchSpace) -> tuple[str, ArchSpec]:
+    name = config.reference or space.reference
     if not name:
         raise ConfigError(
-            f"space {space.name!r} names no reference model; pass --reference PRESET|ARCH|FILE"
+            f"space {space.name!r} names no reference model; pass --reference PRESET|ARCH|FILE "
+            "or give the space file a 'reference' key"
         )
-    spec = dataclasses.replace(resolve_arch(name), num_classes=num_classes)
-    return name, spec
+    return name, resolve_arch(name)
 
 
-def build_setup(
-    config: SearchConfig, stored: dict[str, Any] | None, time_reference: TimeReference
-) -> RunSetup:
-    """Resolve every setting of the run; time the reference unless ``stored`` has it."""
+def check_settings(config: SearchConfig) -> Plan:
+    """Resolve and check what needs no data (hardware, space, reference, constraints as far
+    as they are known without the data): milliseconds."""
     profile = hardware_profile(config)
     space = load_space(config.space)
-    data = load_data(config.data, seed=config.seed)
+    name, spec = reference_of(config, space)
+    check_reachable(config, space, None, config.timing_resolution)
+    return Plan(profile, space, name, spec)
+
+
+def prepare_setup(config: SearchConfig, plan: Plan, data: DataSplits) -> RunSetup:
+    """The run's set-up without the reference timing; refuses unreachable constraints."""
+    profile = plan.profile
     recipe = default_recipe(config, profile)
-    name, spec = reference_of(config, space, data.num_classes)
+    spec = dataclasses.replace(plan.reference_spec, num_classes=data.num_classes)
+    timing_resolution = config.timing_resolution or data.resolution
+    check_reachable(config, plan.space, data.num_classes, timing_resolution)
     context = TrialContext(
         recipe=recipe,
         hardware=config.hardware,
         timing_batch=config.timing_batch or profile.timing_batch,
-        timing_resolution=config.timing_resolution or data.resolution,
-        ref_step_time_ms=1.0,
+        timing_resolution=timing_resolution,
+        ref_step_time_ms=1.0,  # set by time_reference_once
         ref_params=count_params(spec),
         reward_w=config.reward_w,
         reward_v=config.reward_v,
@@ -138,17 +166,92 @@ def build_setup(
         timing_budget_s=config.timing_budget or (3.0 if profile.kind == "cpu" else 10.0),
         timing_threads=1 if profile.kind == "cpu" else None,
     )
-    stored_ref = (stored or {}).get("reference")
-    if stored_ref and stored_ref.get("step_time_ms"):
-        timing = stored_ref.get("timing", {})
-        step_ms = float(stored_ref["step_time_ms"])
+    return RunSetup(plan.space, data, context, plan.reference_name, spec, {})
+
+
+def time_reference_once(setup: RunSetup, stored: dict[str, Any] | None,
+                        time_reference: TimeReference, say: Say) -> RunSetup:
+    """``setup`` with its reference step time: the stored one of a continued run (never
+    measured again), else measured now."""
+    name, context = setup.reference_name, setup.context
+    if stored is not None:
+        reference = stored["reference"]
+        arch = encode(setup.reference_spec)
+        if reference.get("arch", arch) != arch:
+            raise ConfigError(f"the reference {name!r} is now {arch}, but the run stored in "
+                              f"--out was normalized by {reference['arch']}; use another --out")
+        step_ms, timing = float(reference["step_time_ms"]), dict(reference.get("timing") or {})
+        say(f"reference {name}: {step_ms:.2f} ms per step (stored with the run)")
     else:
-        measured = time_reference(spec, context)
+        say(f"timing the reference {name} on {context.hardware} ...")
+        measured = time_reference(setup.reference_spec, context)
         if not measured.ok or measured.median_ms is None:
             raise ConfigError(
-                f"the reference model {name!r} could not be timed on {config.hardware}: "
+                f"the reference model {name!r} could not be timed on {context.hardware}: "
                 f"{measured.reason}; pass a smaller --reference or --timing-batch"
             )
-        timing, step_ms = measured.to_dict(), measured.median_ms
+        step_ms, timing = measured.median_ms, measured.to_dict()
+        say(f"reference {name}: {step_ms:.2f} ms per step")
     context = dataclasses.replace(context, ref_step_time_ms=step_ms)
-    return RunSetup(space, data, context, name, spec, timing)
+    return dataclasses.replace(setup, context=context, reference_timing=timing)
+
+
+def check_reachable(config: SearchConfig, space: SearchSpace, num_classes: int | None,
+                    resolution: int | None) -> None:
+    """Refuse ``--max-params`` / ``--max-macs`` below the space's smallest spec: no candidate
+    could ever be trained. Before the data is loaded (``num_classes`` None) a single class
+    gives a lower bound, and the MACs are checked only if the resolution is known."""
+    if config.max_params is None and (config.max_macs is None or resolution is None):
+        return
+    classes = f"with {num_classes} classes" if num_classes else "even with a single class"
+    params, macs = smallest_cost(space, num_classes or 1, resolution or MIN_RESOLUTION)
+    if config.max_params is not None and params > config.max_params:
+        raise ConfigError(
+            f"--max-params {config.max_params:,} is below the smallest spec of space "
+            f"{space.name!r} ({params:,} params {classes}): no candidate fits; raise "
+            "--max-params or choose a smaller space")
+    if config.max_macs is not None and resolution is not None and macs > config.max_macs:
+        raise ConfigError(
+            f"--max-macs {config.max_macs:,} is below the smallest spec of space "
+            f"{space.name!r} ({macs:,} MACs at resolution {resolution}): no candidate fits; "
+            "raise --max-macs or choose a smaller space")
+
+
+def smallest_cost(space: SearchSpace, num_classes: int, resolution: int) -> tuple[int, int]:
+    """The fewest parameters and the fewest MACs (at ``resolution``) of any spec of ``space``,
+    each minimised on its own.
+
+    A stage's cost depends only on its own choices: its input and output widths and its
+    stride are fixed by the backbone. So for every number of kept stages, choosing each
+    stage's cheapest option (fewest layers, then the best block, kernel, expansion and SE)
+    one stage at a time gives the exact minimum.
+    """
+    metrics: tuple[Callable[[ArchSpec], int], ...] = (
+        count_params, lambda spec: count_macs(spec, resolution))
+    fewest = []
+    for metric in metrics:
+        totals = []
+        for kept in range(space.min_stages, len(space.stages) + 1):
+            options = [_stage_options(sc) for sc in space.stages[:kept]]
+            stages = [choices[0] for choices in options]
+            for i, choices in enumerate(options):
+                stages[i] = min(choices, key=lambda st: metric(
+                    _spec(space, stages, i, st, num_classes)))
+            totals.append(metric(_spec(space, stages, 0, stages[0], num_classes)))
+        fewest.append(min(totals))
+    return fewest[0], fewest[1]
+
+
+def _stage_options(sc: StageChoices) -> list[StageSpec]:
+    low = sc.layers[0]  # more layers only add blocks
+    return [StageSpec(block=block, layers=low, kernel=kernel, expansion=expansion,
+                      out_channels=sc.out_channels, stride=sc.stride, se_ratio=se)
+            for block in sc.blocks for kernel in sc.kernels for expansion in sc.expansions
+            for se in sc.se_choices(block)]
+
+
+def _spec(space: SearchSpace, stages: list[StageSpec], i: int, stage: StageSpec,
+          num_classes: int) -> ArchSpec:
+    chosen = (*stages[:i], stage, *stages[i + 1:])
+    return ArchSpec(stem_channels=space.stem_channels, stages=chosen,
+                    head_channels=space.head_channels, num_classes=num_classes)

@@ -42,7 +42,6 @@ BEST_FILE = "best.json"
 BEST_SCHEMA_VERSION = 1
 META_SCHEMA_VERSION = "effnas.schema_version"
 META_SETTINGS = "effnas.settings"
-_HINT = "move it away or choose another --out"
 
 
 class Leaderboard:
@@ -159,20 +158,25 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any]]:
         with open(path, "rb") as fh:
             table = pq.read_table(fh)
     except (pa.ArrowException, OSError, ValueError) as exc:
-        raise LeaderboardError(f"{path} is not a readable Parquet file: {exc}; {_HINT}") from None
+        raise LeaderboardError(f"{path} is not a readable Parquet file: {exc}") from None
     meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
     version = meta.get(META_SCHEMA_VERSION)
+    if version is None:
+        raise LeaderboardError(f"{path} is a Parquet file but not a leaderboard (its metadata has "
+                               f"no {META_SCHEMA_VERSION})")
     if version != str(SCHEMA_VERSION):
         raise LeaderboardError(f"{path} has leaderboard schema version {version!r}; this version "
-                               f"reads {SCHEMA_VERSION}; {_HINT}")
+                               f"reads {SCHEMA_VERSION}")
     if tuple(table.column_names) != COLUMN_NAMES:
         raise LeaderboardError(f"{path} does not have the leaderboard columns of schema version "
-                               f"{SCHEMA_VERSION}; {_HINT}")
+                               f"{SCHEMA_VERSION}")
     try:
         table = table.cast(arrow_schema(table.schema.metadata))
         settings = json.loads(meta.get(META_SETTINGS, "{}"))
     except (pa.ArrowException, ValueError) as exc:
-        raise LeaderboardError(f"{path} is not a readable leaderboard: {exc}; {_HINT}") from None
+        raise LeaderboardError(f"{path} is not a readable leaderboard: {exc}") from None
+    if not isinstance(settings, dict):
+        raise LeaderboardError(f"{path}: its {META_SETTINGS} metadata is not a JSON object")
     return table, settings
 
 
@@ -291,6 +295,20 @@ def read_best_json(path: str | os.PathLike[str]) -> dict[str, Any]:
     except SpecError as exc:
         raise LeaderboardError(f"{path}: {exc}") from None
     return doc
+
+
+def repair_best_json(run_dir: str | os.PathLike[str], row: Mapping[str, Any],
+                     recipe: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> bool:
+    """Re-derive ``<run_dir>/best.json`` from the best leaderboard ``row`` unless the file is
+    readable and already names that row's architecture; returns whether it was rewritten."""
+    try:
+        current: dict[str, Any] | None = read_best_json(Path(run_dir) / BEST_FILE)
+    except LeaderboardError:
+        current = None
+    if current is not None and current["arch_hash"] == row["arch_hash"]:
+        return False
+    write_best_json(run_dir, row, recipe, extra)
+    return True
 
 
 def _json_value(value: Any) -> Any:

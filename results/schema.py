@@ -42,7 +42,7 @@ def _c(name: str, type_: pa.DataType, nullable: bool, description: str) -> Colum
 S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
 
 COLUMNS: tuple[Column, ...] = (
-    _c("run_id", S, False, "Name of the search run (the output folder name)."),
+    _c("run_id", S, False, "The run: its UTC start time, ISO 8601 with microseconds."),
     _c("trial_id", I, False, "0-based index of the row in the run, in completion order."),
     _c("number", I, False, "Proposal number given by the strategy (ask order)."),
     _c("arch", S, False, "Canonical architecture string (`search_space.codec.encode`)."),

@@ -31,6 +31,7 @@ from scaling.output import ModelRecord, ScaleReport, write_scaled
 from scaling.recipe import SOURCES
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
+from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
 _SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
@@ -70,7 +71,7 @@ def parse_targets(values: list[str] | None) -> tuple[str, ...]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = OneLineParser(
         prog="nas-scale",
         description="Derive bigger models from a searched base (EfficientNetV2 scaling) and "
                     "their progressive-learning recipes.")
@@ -90,7 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", choices=SOURCES, default="paper",
                    help="progressive-learning values: paper (Table 6) or released (code)")
     p.add_argument("--epochs", type=int, default=350, help="total epochs (default 350)")
-    p.add_argument("--out", help="JSON report path (default runs/scale/<hash>_<targets>.json)")
+    p.add_argument("--out", help="JSON report path, or a folder for it (default "
+                                 "runs/scale/<hash>_<targets>.json)")
     p.add_argument("--verify", action="store_true",
                    help="time one training step of each target at its train size")
     p.add_argument("--hardware", default="auto", help="hardware profile for --verify")
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.verify:
             report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
         out = Path(args.out) if args.out else default_out(report)
+        if out.is_dir():  # a folder: the report goes inside it, under its default name
+            out = out / default_out(report).name
         print(format_table(report))
         write_scaled(report, out)
     except NasError as exc:

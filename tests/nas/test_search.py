@@ -127,6 +127,9 @@ def test_ray_with_asha_records_every_candidate(tmp_path, tiny_args):
         (["--budget", "2", "--space", "no/such/space.toml"], "space.toml"),
         (["--budget", "2", "--data", "folder:/no/such/folder"], "/no/such/folder"),
         (["--budget", "2", "--early-stop", "asha", "--executor", "inline"], "asha"),
+        (["--budget", "2", "--seed", "-1"], "--seed -1 must be a whole number from 0 to 4294967295"),
+        (["--budget", "2", "--proxy-resolution", "3"], "--proxy-resolution 3 must be a whole number >= 8"),
+        (["--budget", "2", "--space", "v2b0", "--reference", "no-such-model"], "no-such-model"),
     ],
 )
 def test_bad_arguments_give_one_line_and_exit_2(tmp_path, tiny_args, capsys, extra, message):

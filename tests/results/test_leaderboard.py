@@ -127,8 +127,7 @@ def test_corrupt_file_is_an_error_and_is_never_overwritten(tmp_path: Path, conte
     path = tmp_path / LEADERBOARD_FILE
     path.write_bytes(content)
     board = Leaderboard(tmp_path)
-    with pytest.raises(LeaderboardError, match="is not a readable Parquet file: .*; move it away "
-                                               "or choose another --out"):
+    with pytest.raises(LeaderboardError, match="is not a readable Parquet file: "):
         board.read()
     with pytest.raises(LeaderboardError):
         board.append(make_row(0))

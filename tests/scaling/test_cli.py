@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from scaling.base_source import load_base
@@ -199,3 +200,28 @@ def test_leaderboard_errors(tmp_path: Path, capsys) -> None:
         load_base(str(tmp_path))
     with pytest.raises(ScalingError, match="leaderboard '.*missing.parquet' not found"):
         load_base(str(tmp_path / "missing.parquet"))
+
+
+def test_unreadable_or_foreign_parquet_base_is_named_without_blaming_out(
+        tmp_path: Path, capsys) -> None:
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"not parquet at all")
+    foreign = tmp_path / "foreign.parquet"
+    pd.DataFrame({"a": [1, 2]}).to_parquet(foreign)
+    for base, message in ((corrupt, f"{corrupt} is not a readable Parquet file"),
+                          (foreign, f"{foreign} is a Parquet file but not a leaderboard")):
+        assert main(["--base", str(base), "--target", "M"]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {message}") and err.count("\n") == 1
+        assert "--out" not in err
+
+
+def test_out_that_is_a_folder_gets_the_report_inside(tmp_path: Path, capsys) -> None:
+    folder = tmp_path / "reports"
+    folder.mkdir()
+    assert main(["--base", "efficientnetv2-s", "--target", "M", "--out", str(folder)]) == 0
+    written = folder / f"{spec_hash(S.spec)}_M.json"
+    assert f"wrote {written}" in capsys.readouterr().out
+    assert load_scaled(written).targets[0].name == "M"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["reports"]  # no reports.tmp
+    assert [p.name for p in folder.iterdir()] == [written.name]

@@ -252,14 +252,21 @@ def test_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: li
 
 
 @pytest.mark.parametrize(
-    "argv",
-    [[], ["show"], ["frobnicate"], ["show", TINY, "--resolution", "abc"],
-     ["export", TINY, "--format", "onnx"]],
+    ("argv", "message"),
+    [([], "required: COMMAND (see nas-arch --help)"),
+     (["show"], "required: SPEC (see nas-arch show --help)"),
+     (["show", "-{}]r6"], "required: SPEC; '-{}]r6' was read as an option: put -- before it"),
+     (["show", "--", "-{}]r6"], "'-{}]r6' is not a preset, a file or an architecture string"),
+     (["frobnicate"], "invalid choice: 'frobnicate'"),
+     (["show", TINY, "--resolution", "abc"], "--resolution: invalid int value: 'abc'"),
+     (["export", TINY, "--format", "onnx"], "--format: invalid choice: 'onnx'")],
 )
-def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
+def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
+                                               argv: list[str], message: str) -> None:
     code, out, err = run(capsys, *argv)
-    assert code == 2
-    assert "usage: nas-arch" in err
+    assert code == 2 and out == ""
+    assert err.startswith("error: ") and message in err
+    assert err.count("\n") == 1 and "usage:" not in err
 
 
 def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
