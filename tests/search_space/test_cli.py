@@ -246,7 +246,7 @@ def test_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: li
 @pytest.mark.parametrize(
     "argv",
     [[], ["show"], ["frobnicate"], ["show", TINY, "--resolution", "abc"],
-     ["export", TINY, "--format", "onnx"]],
+     ["export", TINY, "--format", "tflite"]],
 )
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str], argv: list[str]) -> None:
     code, out, err = run(capsys, *argv)
