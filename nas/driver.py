@@ -20,6 +20,7 @@ from nas.config import SearchConfig, check_same_run, read_run_file, write_run_fi
 from nas.progress import Progress
 from nas.setup import TimeReference, build_setup
 from nas.strategies import Observation, Proposal, make_strategy, replay
+from nas.study_journal import StudyJournal
 from nas.trial import Job, TrialContext, now
 from results.leaderboard import Leaderboard, write_best_json
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
@@ -79,6 +80,8 @@ class SearchRun:
         self.best: tuple[float, dict[str, Any]] | None = None
         """The best reward so far and its row."""
         self._replay(rows)
+        self.journal = StudyJournal.open(self.run_dir, self.setup.space, self.leaderboard.rows(),
+                                         {"run_id": self.run_id, "strategy": config.strategy})
         self.in_flight: dict[int, Proposal] = {}
         self._started = time.perf_counter()
         self.progress = Progress(config.budget, initial=self.finished, enabled=config.progress)
@@ -167,6 +170,7 @@ class SearchRun:
         """Record a finished candidate: leaderboard, strategy, best.json, progress."""
         proposal = self.in_flight.pop(job.number)
         row = self.leaderboard.append(outcome_row(outcome, self.info, trial_id=self.finished))
+        self.journal.record(row)
         view = scored(row)
         self.finished_hashes.add(view.arch_hash)
         previous_best = self.best
