@@ -177,10 +177,11 @@ def test_validated_models_go_to_a_study_beside_the_search(tmp_path: Path) -> Non
 
 
 def test_a_search_records_every_candidate_and_a_resume_adds_no_duplicates(
-        tmp_path: Path, tiny_args: list[str]) -> None:
+        tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "run"
     search = ["--executor", "inline", "--out", str(out), *tiny_args]
     assert main(["--budget", "2", *search]) == 0
+    assert f"{out / JOURNAL_FILE}  (view: optuna-dashboard PATH)" in capsys.readouterr().out
     assert_journal_matches(out, Leaderboard(out).rows(), load_space("v2b0"))
     assert main(["--budget", "3", *search]) == 0  # resumed: one more candidate
     rows = Leaderboard(out).rows()
