@@ -28,6 +28,7 @@ from torch import nn
 from proxy_train.errors import ExportError
 from proxy_train.files import atomic_write
 from proxy_train.model_file import WEIGHTS, load_model
+from proxy_train.onnx_export import TOLERANCE as ONNX_TOLERANCE
 from proxy_train.onnx_export import OnnxExport, export_onnx
 from search_space.codec import encode, spec_hash
 from search_space.errors import SpecError
@@ -135,5 +136,5 @@ def write_timm_checkpoint(source: ExportSource, out: str | os.PathLike[str]) -> 
                                                resolution=source.eval_size))
 
 
-__all__ = ["ExportSource", "TimmCheckpoint", "is_model_file", "load_source", "write_onnx",
-           "write_timm_checkpoint"]
+__all__ = ["ONNX_TOLERANCE", "ExportSource", "TimmCheckpoint", "is_model_file", "load_source",
+           "write_onnx", "write_timm_checkpoint"]

@@ -52,6 +52,8 @@ class OnnxExport:
     opset: int
     check_batch: int
     max_abs_diff: float
+    output_scale: float
+    """Largest absolute torch output in the check (how much the difference is of it)."""
     size_bytes: int
 
 
@@ -108,18 +110,19 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, resolution: i
     check_batch = batch or 3  # another size than the example's proves the dimension is free
     say(f"checking with onnxruntime {mods['onnxruntime'].__version__} on a random batch of "
         f"{check_batch}")
-    diff = _check(mods["onnxruntime"], blob, model, check_batch, resolution, gen)
+    diff, scale = _check(mods["onnxruntime"], blob, model, check_batch, resolution, gen)
     if not diff <= tolerance:  # also catches NaN
         raise ExportError(f"ONNX check failed: max abs difference {diff:.3g} between "
                           f"onnxruntime and torch exceeds {tolerance:g}; nothing written")
     target = atomic_write(path, lambda handle: handle.write(blob))
     opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 0)
     return OnnxExport(path=target, resolution=resolution, batch=batch, opset=int(opset),
-                      check_batch=check_batch, max_abs_diff=diff, size_bytes=len(blob))
+                      check_batch=check_batch, max_abs_diff=diff, output_scale=scale,
+                      size_bytes=len(blob))
 
 
 def _check(ort: Any, blob: bytes, model: nn.Module, batch: int, resolution: int,
-           gen: torch.Generator) -> float:
+           gen: torch.Generator) -> tuple[float, float]:
     x = torch.randn(batch, 3, resolution, resolution, generator=gen)
     with torch.no_grad():
         expected = model(x).numpy()
@@ -132,7 +135,8 @@ def _check(ort: Any, blob: bytes, model: nn.Module, batch: int, resolution: int,
     if got.shape != expected.shape:
         raise ExportError(f"ONNX check failed: output shape {list(got.shape)} != torch's "
                           f"{list(expected.shape)}")
-    return float(np.max(np.abs(got.astype(np.float64) - expected)))
+    diff = float(np.max(np.abs(got.astype(np.float64) - expected)))
+    return diff, float(np.max(np.abs(expected)))
 
 
 def _first_line(exc: BaseException) -> str:

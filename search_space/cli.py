@@ -266,16 +266,18 @@ def _export_weights(args: argparse.Namespace) -> int:
     from proxy_train import exports  # torch and model files: see the module docstring
 
     source = exports.load_source(args.arch, weights=args.weights, num_classes=args.num_classes)
-    print(f"{source.origin}: {encode(source.spec)} ({source.weights} weights)")
+    origin = f"{source.origin}: {encode(source.spec)} ({source.weights} weights)"
     if args.format == "onnx":
+        print(origin)
         size = args.resolution or source.eval_size or DEFAULT_RESOLUTION
         done = exports.write_onnx(source, args.out, resolution=size, batch=batch, progress=print)
+        print(f"onnxruntime vs torch: max abs difference {done.max_abs_diff:.2e} (largest "
+              f"logit {done.output_scale:.2g}; allowed {exports.ONNX_TOLERANCE:g})")
         print(f"wrote {done.path} ({done.size_bytes / 2**20:.1f} MiB, opset {done.opset}, input "
-              f"images [{done.batch or 'batch'}, 3, {size}, {size}], output logits); "
-              f"onnxruntime vs torch on {done.check_batch} random images: max abs difference "
-              f"{done.max_abs_diff:.2e}")
+              f"images [{done.batch or 'batch'}, 3, {size}, {size}], output logits)")
         return 0
     written = exports.write_timm_checkpoint(source, args.out)
+    print(origin)
     print(f"wrote {written.path} ({written.tensors} tensors, {written.size_bytes / 2**20:.1f} "
           f"MiB, timm key names); load it with timm:\n")
     print(written.snippet, end="")
