@@ -181,8 +181,10 @@ def _outcome(row: Mapping[str, Any], study: str
 def record_validation(run_dir: str | os.PathLike[str], *, arch: str, accuracy: float,
                       key: str, attrs: Mapping[str, Any] | None = None,
                       started_at: dt.datetime | None = None,
-                      finished_at: dt.datetime | None = None) -> bool:
-    """Add one validated model to the ``validation`` study of the run's journal.
+                      finished_at: dt.datetime | None = None,
+                      study: str = VALIDATION_STUDY) -> bool:
+    """Add one validated model to the ``validation`` study (or ``study``, e.g. one per kind
+    of validation) of the run's journal.
 
     The value is ``accuracy`` (maximize); the parameters are the architecture's decisions in
     the run's space (read from ``run.json``), so the dashboard's parallel coordinates put it
@@ -196,8 +198,8 @@ def record_validation(run_dir: str | os.PathLike[str], *, arch: str, accuracy: f
         raise SpaceError(f"{folder} holds no search run (no run.json with a space)")
     path = folder / JOURNAL_FILE
     _drop_partial_line(path)
-    study = _study(_storage(path), VALIDATION_STUDY, [("accuracy", "maximize")], {})
-    if any(t.user_attrs.get("key") == key for t in study.get_trials(deepcopy=False)):
+    target = _study(_storage(path), study, [("accuracy", "maximize")], {})
+    if any(t.user_attrs.get("key") == key for t in target.get_trials(deepcopy=False)):
         return False
     params, dists = decision_params(space_from_dict(run["space"]), arch)
     spec = decode(arch)
@@ -206,7 +208,7 @@ def record_validation(run_dir: str | os.PathLike[str], *, arch: str, accuracy: f
         user_attrs={**{k: _plain(v) for k, v in (attrs or {}).items()},
                     "arch": arch, "arch_hash": spec_hash(spec), "key": key})
     _set_times(trial, started_at, finished_at)
-    study.add_trial(trial)
+    target.add_trial(trial)
     return True
 
 

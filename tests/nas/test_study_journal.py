@@ -169,6 +169,9 @@ def test_validated_models_go_to_a_study_beside_the_search(tmp_path: Path) -> Non
     assert record_validation(run, arch=rows[1]["arch"], accuracy=0.81, key="v1@224",
                              attrs={"top5": 0.95, "eval_size": 224})
     assert not record_validation(run, arch=rows[1]["arch"], accuracy=0.81, key="v1@224")
+    assert record_validation(run, arch=rows[0]["arch"], accuracy=0.7, key="long-0",
+                             study="validation-long")
+    assert [t.value for t in studies(run)["validation-long"].trials] == [0.7]
     validation = studies(run)["validation"]
     (trial,) = validation.trials
     assert trial.value == 0.81 and trial.user_attrs["top5"] == 0.95
