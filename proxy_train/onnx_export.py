@@ -106,7 +106,11 @@ def export_onnx(model: nn.Module, path: str | os.PathLike[str], *, resolution: i
     assert program is not None  # dynamo=True always returns the program
     proto = program.model_proto
     mods["onnx"].helper.set_model_props(proto, dict(metadata or {}))
-    blob = proto.SerializeToString()
+    try:
+        blob = proto.SerializeToString()
+    except Exception as exc:  # noqa: BLE001 - protobuf refuses messages over 2 GB
+        raise ExportError(f"cannot serialize the ONNX graph ({_first_line(exc)}); one .onnx "
+                          "file holds at most 2 GB of weights") from None
     check_batch = batch or 3  # another size than the example's proves the dimension is free
     say(f"checking with onnxruntime {mods['onnxruntime'].__version__} on a random batch of "
         f"{check_batch}")
