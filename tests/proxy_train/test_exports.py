@@ -27,7 +27,6 @@ from search_space.codec import decode, encode
 from search_space.model import build_model
 from search_space.timm_keys import timm_state_dict
 
-ort = pytest.importorskip("onnxruntime")
 GOLDEN = Path(__file__).parents[1] / "search_space" / "golden" / "timm_keys.json"
 SPEC = decode(json.loads(GOLDEN.read_text())["specs"]["mixed"]["arch"])  # cn, er, ir, ds
 SIZE = 32
@@ -60,6 +59,7 @@ def logits(model: torch.nn.Module, x: np.ndarray) -> np.ndarray:
 
 def test_onnx_of_a_model_file_gives_its_ema_logits(model_file: Path, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    ort = pytest.importorskip("onnxruntime")  # the optional extra onnx
     out = tmp_path / "onnx" / "model.onnx"
     assert main(["export", str(model_file), "--format", "onnx", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
@@ -80,6 +80,7 @@ def test_onnx_of_a_model_file_gives_its_ema_logits(model_file: Path, tmp_path: P
 
 
 def test_onnx_of_an_architecture_with_a_fixed_batch(tmp_path: Path) -> None:
+    ort = pytest.importorskip("onnxruntime")  # the optional extra onnx
     out = tmp_path / "fixed.onnx"
     arch = "stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls3"
     assert main(["export", arch, "--format", "onnx", "--out", str(out), "--resolution", "24",
@@ -93,6 +94,7 @@ def test_onnx_of_an_architecture_with_a_fixed_batch(tmp_path: Path) -> None:
 
 def test_a_failed_onnx_check_fails_the_export_and_writes_nothing(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("onnxruntime")
     real = torch.onnx.export
 
     def export_then_drift(model: torch.nn.Module, *args: Any, **kwargs: Any) -> Any:
