@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\n{summary.finished} candidates ({summary.ok} ok, {summary.failed} failed) in {summary.wall_time_s:.0f} s")
     print(f"run directory: {summary.run_dir}")
     print(f"leaderboard:   {summary.run_dir / 'leaderboard.parquet'}")
+    print(f"optuna:        {summary.run_dir / 'optuna.journal'}  (view: optuna-dashboard PATH)")
     if summary.best is not None:
         print(f"best:          {summary.run_dir / 'best.json'}")
     for plot in plots:

@@ -22,6 +22,7 @@ from nas.progress import Progress
 from nas.run_folder import RunFolder
 from nas.setup import RunSetup, Say
 from nas.strategies import Observation, Proposal, make_strategy, replay
+from nas.study_journal import StudyJournal
 from nas.trial import Job, TrialContext, now
 from results.leaderboard import repair_best_json, write_best_json
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
@@ -92,6 +93,8 @@ class SearchRun:
             note(f"{self.run_dir / 'best.json'} was missing, unreadable or out of date; "
                 "rewritten from the leaderboard")
         self._signals = signals or StopSignals()
+        self.journal = StudyJournal.open(self.run_dir, self.setup.space, self.leaderboard.rows(),
+                                         {"run_id": self.run_id, "strategy": config.strategy})
         self.in_flight: dict[int, Proposal] = {}
         self._started = time.perf_counter()
         self.progress = Progress(config.budget, initial=self.finished, enabled=config.progress)
@@ -190,6 +193,7 @@ class SearchRun:
     def _record(self, job: Job, outcome: Outcome) -> None:
         proposal = self.in_flight.pop(job.number)
         row = self.leaderboard.append(outcome_row(outcome, self.info, trial_id=self.finished))
+        self.journal.record(row)
         view = scored(row)
         self.finished_hashes.add(view.arch_hash)
         previous_best = self.best

@@ -76,6 +76,14 @@ class RunFolder:
     def stored(self, config: SearchConfig) -> dict[str, Any] | None:
         """The run stored here (``run.json``'s content), after checking both copies against
         each other and against ``config``; None for a folder without a run."""
+        record = self.record()
+        if record is not None:
+            check_same_run(config, record, self.path)
+        return record
+
+    def record(self) -> dict[str, Any] | None:
+        """The run stored here after checking both copies against each other (no lock
+        needed); None for a folder without a run."""
         board = self.leaderboard.path
         try:
             in_board = self.leaderboard.settings
@@ -100,7 +108,6 @@ class RunFolder:
                     f"move {self.run_file} away to continue with the leaderboard's, or use "
                     "another --out")
         record = in_file if in_file is not None else in_board
-        check_same_run(config, record, self.path)
         if in_file is None:
             self.restored = f"{self.run_file} was missing; restored from {board}"
         elif not in_board and rows:

@@ -1,5 +1,5 @@
 """Errors a user can cause in proxy training: bad data, missing hardware, a bad recipe, bad
-timing settings."""
+timing settings, a model that cannot be exported."""
 
 from __future__ import annotations
 
@@ -20,3 +20,7 @@ class RecipeError(NasError, ValueError):
 
 class TimingError(NasError, ValueError):
     """A step-timing setting (batch, resolution, step counts, budget) is out of range."""
+
+
+class ExportError(NasError, ValueError):
+    """A model cannot be exported (a missing optional package, a failed output check)."""

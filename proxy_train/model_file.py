@@ -17,9 +17,7 @@ the state dicts belong to. Written atomically (temporary file, then rename).
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
-from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +26,7 @@ import torch
 from torch import nn
 
 from proxy_train.errors import DataError
+from proxy_train.files import atomic_write
 from search_space.codec import decode, encode
 from search_space.errors import SpecError
 from search_space.model import build_model
@@ -73,18 +72,7 @@ def save_model(path: str | os.PathLike[str], spec: ArchSpec, *, num_classes: int
                "model": {k: v.detach().cpu() for k, v in model.items()},
                "ema": None if ema is None else {k: v.detach().cpu() for k, v in ema.items()},
                "meta": dict(meta or {})}
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
+    atomic_write(target, lambda handle: torch.save(payload, handle))
     return target
 
 

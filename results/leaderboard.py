@@ -20,9 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Mapping
-from contextlib import suppress
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +28,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.pareto import pareto_mask
 from search_space.codec import decode, encode, from_dict
@@ -188,31 +187,6 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
 
 def _write_table(table: pa.Table, fh: IO[bytes]) -> None:
     pq.write_table(table, fh)
-
-
-def atomic_write(path: Path, write: Any) -> None:
-    """Call ``write(fh)`` on a temporary file next to ``path``, fsync it, then replace
-    ``path`` with it. On any error the temporary file is removed and ``path`` is untouched."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make the result private to this user
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with suppress(OSError):
-            os.unlink(tmp)
-        raise
-    # Make the rename itself durable.
-    with suppress(OSError):
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 # ---------------------------------------------------------------------- best.json

@@ -7,6 +7,7 @@ switch), so they work headless and do not disturb an interactive session.
 from __future__ import annotations
 
 import os
+from itertools import groupby
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,8 @@ from matplotlib.ticker import MaxNLocator
 
 from results.pareto import pareto_mask
 from results.schema import STATUSES
+from search_space.codec import decode
+from search_space.spec import FUSED
 
 REWARD_PLOT = "reward.png"
 PARETO_PLOT = "pareto.png"
@@ -40,11 +43,20 @@ def status_counts(df: pd.DataFrame) -> str:
     return f"{len(df)} candidates: " + ", ".join(parts + extra)
 
 
+def block_pattern(arch: str) -> str:
+    """Each stage's block type at a glance, one letter per stage (``F`` Fused-MBConv, ``M``
+    MBConv), a space where the type changes: ``FFF MMM`` for EfficientNetV2-S."""
+    letters = [("F" if stage.block == FUSED else "M") for stage in decode(arch).stages]
+    return " ".join("".join(run) for _, run in groupby(letters))
+
+
 def summary_table(df: pd.DataFrame, top: int = 10) -> str:
-    """Plain-text table of the ``top`` ok candidates by reward, then a status-count line."""
+    """Plain-text table of the ``top`` ok candidates by reward (with their
+    :func:`block_pattern`), then a status-count line."""
     ok = _ok(df).sort_values(["reward", "trial_id"], ascending=[False, True],
                              kind="stable").head(top)
-    header = ("rank", "reward", "accuracy", "step ms", "params M", "MACs G", "arch hash")
+    header = ("rank", "reward", "accuracy", "step ms", "params M", "MACs G", "blocks",
+              "arch hash")
     lines = [header]
 
     def fmt(value: Any, spec: str, scale: float = 1.0) -> str:
@@ -55,7 +67,8 @@ def summary_table(df: pd.DataFrame, top: int = 10) -> str:
     for rank, (_, r) in enumerate(ok.iterrows(), start=1):
         lines.append((str(rank), fmt(r["reward"], ".4f"), fmt(r["accuracy"], ".4f"),
                       fmt(r["step_time_ms"], ".2f"), fmt(r["params"], ".2f", 1e6),
-                      fmt(r["macs"], ".3f", 1e9), str(r["arch_hash"])))
+                      fmt(r["macs"], ".3f", 1e9), block_pattern(str(r["arch"])),
+                      str(r["arch_hash"])))
     widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
     text = ["  ".join(cell.rjust(w) if i < 6 else cell.ljust(w)
                       for i, (cell, w) in enumerate(zip(row, widths))).rstrip()
@@ -68,7 +81,8 @@ def summary_table(df: pd.DataFrame, top: int = 10) -> str:
 
 def plot_run(df: pd.DataFrame, out_dir: str | os.PathLike[str]) -> list[Path]:
     """Save ``reward.png`` (reward per trial with the best-so-far line) and ``pareto.png``
-    (accuracy vs step time, colour = params, Pareto front highlighted) into ``out_dir``.
+    (accuracy vs step time, colour = params, and accuracy vs params, colour = step time; the
+    Pareto front highlighted in both) into ``out_dir``.
     Works with failed rows and with no ok rows at all (the plot then says so)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -110,25 +124,43 @@ def _reward_plot(df: pd.DataFrame, path: Path) -> Path:
 
 
 def _pareto_plot(df: pd.DataFrame, path: Path) -> Path:
-    fig = Figure(figsize=(7, 4.5))
-    ax = fig.add_subplot()
+    return _save(pareto_figure(df), path)
+
+
+def pareto_figure(df: pd.DataFrame) -> Figure:
+    """Accuracy vs step time (colour: params) and accuracy vs params (colour: step time) of
+    the ok rows, the Pareto front on all three objectives ringed in both panels."""
+    fig = Figure(figsize=(13, 4.5))
+    by_time, by_params = fig.subplots(1, 2)
     ok = df[(df["status"] == "ok") & df["accuracy"].notna() & df["step_time_ms"].notna()]
     if len(ok):
         acc, ms, params = (_floats(ok[c]) for c in ("accuracy", "step_time_ms", "params"))
-        points = ax.scatter(ms, acc, c=params / 1e6, cmap="viridis", s=18)
-        fig.colorbar(points, ax=ax, label="params (M)")
         front = np.asarray(pareto_mask(acc, ms, params))
-        ax.plot(ms[front], acc[front], "o", mfc="none", color="C3", ms=9,
-                label="Pareto front (accuracy, step time, params)")
-        # The 2-D front of this view: best accuracy reachable at each step time.
-        flat = np.asarray(pareto_mask(acc, ms, np.zeros_like(ms)))
-        order = np.argsort(ms[flat])
-        ax.step(ms[flat][order], acc[flat][order], where="post", color="C3", lw=1, ls="--",
-                label="front of accuracy vs step time")
-        ax.legend(loc="lower right", fontsize=8)
+        _front_panel(fig, by_time, ms, acc, front, colour=params / 1e6,
+                     colour_label="params (M)", x_name="step time")
+        _front_panel(fig, by_params, params / 1e6, acc, front, colour=ms,
+                     colour_label="step time (ms)", x_name="params")
     else:
-        _no_data(ax, "no successful candidates")
-    ax.set_xlabel("training step time (ms)")
-    ax.set_ylabel("proxy accuracy")
-    ax.set_title("accuracy vs step time")
-    return _save(fig, path)
+        for ax in (by_time, by_params):
+            _no_data(ax, "no successful candidates")
+    by_time.set_xlabel("training step time (ms)")
+    by_params.set_xlabel("parameters (M)")
+    for ax, name in ((by_time, "step time"), (by_params, "params")):
+        ax.set_ylabel("proxy accuracy")
+        ax.set_title(f"accuracy vs {name}")
+    return fig
+
+
+def _front_panel(fig: Figure, ax: Axes, x: np.ndarray, acc: np.ndarray, front: np.ndarray, *,
+                 colour: np.ndarray, colour_label: str, x_name: str) -> None:
+    """Candidates coloured by the third objective, the 3-D front ringed, and the 2-D front
+    of this view (best accuracy reachable at each x) as a dashed step line."""
+    points = ax.scatter(x, acc, c=colour, cmap="viridis", s=18)
+    fig.colorbar(points, ax=ax, label=colour_label)
+    ax.plot(x[front], acc[front], "o", mfc="none", color="C3", ms=9,
+            label="Pareto front (accuracy, step time, params)")
+    flat = np.asarray(pareto_mask(acc, x, np.zeros_like(x)))
+    order = np.argsort(x[flat])
+    ax.step(x[flat][order], acc[flat][order], where="post", color="C3", lw=1, ls="--",
+            label=f"front of accuracy vs {x_name}")
+    ax.legend(loc="lower right", fontsize=8)

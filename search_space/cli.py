@@ -7,9 +7,15 @@ Examples::
     nas-arch show runs/search/best.json --num-classes 10
     nas-arch sample --space paper --n 5 --seed 0
     nas-arch export efficientnetv2-s --format timm
+    nas-arch export runs/train/model.pt --format onnx --out model.onnx
+    nas-arch export runs/train/model.pt --format timm-weights --out model.safetensors
 
 An architecture (``SPEC``) is a preset name, a JSON file or a canonical string (see
 ``search_space.resolve``). Errors print one ``error: ...`` line to stderr and exit with 2.
+
+The weight formats (``onnx``, ``timm-weights``) also take a trained model file and need torch,
+so their implementation, ``proxy_train.exports``, is imported only when one is asked for: the
+one place where this command reaches above ``search_space``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from search_space.space_files import load_space
 from search_space.spec import ArchSpec
 
 DEFAULT_RESOLUTION = 224
+WEIGHT_FORMATS = ("onnx", "timm-weights")
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -92,11 +99,20 @@ def _parser() -> argparse.ArgumentParser:
     smp.add_argument("--json", action="store_true", help="JSON lines with arch, hash, params")
     smp.set_defaults(run=_sample)
 
-    exp = sub.add_parser("export", help="export to timm arch_def or spec JSON")
-    exp.add_argument("arch", metavar="SPEC", help="preset name, JSON file or canonical string")
-    exp.add_argument("--format", choices=("timm", "json"), default="json",
+    exp = sub.add_parser("export", help="export to spec JSON, timm arch_def, ONNX or timm weights")
+    exp.add_argument("arch", metavar="SPEC",
+                     help="preset name, JSON file, canonical string, or (onnx, timm-weights) a "
+                          "model file")
+    exp.add_argument("--format", choices=("json", "timm") + WEIGHT_FORMATS, default="json",
                      help="output format (default json)")
     exp.add_argument("--num-classes", type=int, default=None, help="replace the class count")
+    exp.add_argument("--out", default=None, help="output file (onnx, timm-weights)")
+    exp.add_argument("--resolution", type=int, default=None,
+                     help="onnx input size (default: the model file's or preset's eval size, "
+                          "else 224)")
+    exp.add_argument("--batch", default="dynamic", help="onnx batch: dynamic (default) or N")
+    exp.add_argument("--weights", choices=("ema", "final"), default=None,
+                     help="weights of a model file (default ema)")
     exp.set_defaults(run=_export)
     return parser
 
@@ -243,6 +259,8 @@ def _sample(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    if args.format in WEIGHT_FORMATS:
+        return _export_weights(args)
     spec = _resolve(args.arch, args.num_classes)
     if args.format == "json":
         print(to_json(spec))
@@ -266,3 +284,38 @@ def format_timm(spec: ArchSpec) -> str:
 def _source(value: object) -> str:
     """A kwargs value as Python source: a builtin such as ``int`` by its name."""
     return value.__name__ if isinstance(value, type) else repr(value)
+
+
+def _export_weights(args: argparse.Namespace) -> int:
+    if not args.out:
+        raise SpecError(f"--format {args.format} needs --out FILE")
+    batch = _batch(args.batch)
+    if args.resolution is not None:
+        _check_positive("--resolution", args.resolution)
+    from proxy_train import exports  # torch and model files: see the module docstring
+
+    source = exports.load_source(args.arch, weights=args.weights, num_classes=args.num_classes)
+    origin = f"{source.origin}: {encode(source.spec)} ({source.weights} weights)"
+    if args.format == "onnx":
+        print(origin)
+        size = args.resolution or source.eval_size or DEFAULT_RESOLUTION
+        done = exports.write_onnx(source, args.out, resolution=size, batch=batch, progress=print)
+        print(f"onnxruntime vs torch: max abs difference {done.max_abs_diff:.2e} (largest "
+              f"logit {done.output_scale:.2g}; allowed {exports.ONNX_TOLERANCE:g})")
+        print(f"wrote {done.path} ({done.size_bytes / 2**20:.1f} MiB, opset {done.opset}, input "
+              f"images [{done.batch or 'batch'}, 3, {size}, {size}], output logits)")
+        return 0
+    written = exports.write_timm_checkpoint(source, args.out)
+    print(origin)
+    print(f"wrote {written.path} ({written.tensors} tensors, {written.size_bytes / 2**20:.1f} "
+          f"MiB, timm key names); load it with timm:\n")
+    print(written.snippet, end="")
+    return 0
+
+
+def _batch(text: str) -> int | None:
+    if text == "dynamic":
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise SpecError(f"--batch {text!r} must be 'dynamic' or a whole number >= 1")
+    return int(text)

@@ -259,7 +259,7 @@ def test_errors_are_one_line_exit_2(capsys: pytest.CaptureFixture[str], argv: li
      (["show", "--", "-{}]r6"], "'-{}]r6' is not a preset, a file or an architecture string"),
      (["frobnicate"], "invalid choice: 'frobnicate'"),
      (["show", TINY, "--resolution", "abc"], "--resolution: invalid int value: 'abc'"),
-     (["export", TINY, "--format", "onnx"], "--format: invalid choice: 'onnx'")],
+     (["export", TINY, "--format", "tflite"], "--format: invalid choice: 'tflite'")],
 )
 def test_usage_errors_are_one_line_and_exit_2(capsys: pytest.CaptureFixture[str],
                                                argv: list[str], message: str) -> None:
