@@ -58,6 +58,11 @@ class Recipe:
     ``randaug_magnitude``, ``mixup_alpha`` and ``dropout``; otherwise the stages of a
     progressive run, which replace those five fields (``epochs`` must be their sum; see
     ``plan``).
+    ``ema_decay``: keep an exponential moving average of the weights with this decay (TF's
+    warm-up, see ``proxy_train.ema``) and evaluate with it; None: evaluate the trained weights.
+    ``eval_resolution``: the image size minival (and test) are evaluated at; None: the last
+    stage's training size. Final training evaluates larger than it trains (the paper's
+    FixRes-style setting: random crops make objects look bigger than whole resized images).
     ``zero_init``: start the classifier and the last BN scale of every residual branch at
     zero, so a deep candidate starts as a shallow one with loss ln(K); without it the
     official init (a +-1/sqrt(K) readout of 1280 features) starts near loss 5 and
@@ -84,6 +89,8 @@ class Recipe:
     drop_path: float = 0.1
     eval_batch_size: int = 256
     max_train_batches_per_epoch: int | None = None
+    ema_decay: float | None = None
+    eval_resolution: int | None = None
     zero_init: bool = True
     cpu_threads: int | None = None
     seed: int = 0
@@ -113,6 +120,14 @@ class Recipe:
 
     def train_resolution(self, data_resolution: int) -> int:
         return self.resolution if self.resolution is not None else max(32, data_resolution // 2)
+
+    def eval_size(self, data_resolution: int) -> int:
+        """The image size evaluation runs at (``eval_resolution`` or the last stage's)."""
+        if self.eval_resolution is not None:
+            return self.eval_resolution
+        last = self.plan(data_resolution)[-1].resolution
+        assert last is not None, "plan resolves every stage's resolution"
+        return last
 
     def plan(self, data_resolution: int) -> tuple[Stage, ...]:
         """The stages this recipe trains, each with its resolution resolved for the data."""
@@ -169,10 +184,11 @@ def _problem(r: Recipe) -> str | None:
         value = getattr(r, name)
         if not is_int(value) or value < low:
             return f"{name} {value!r} must be an integer >= {low}"
-    for name in ("resolution", "max_train_batches_per_epoch"):
+    for name, low in (("resolution", 8), ("eval_resolution", 8),
+                      ("max_train_batches_per_epoch", 1)):
         value = getattr(r, name)
-        if value is not None and (not is_int(value) or value < (8 if name == "resolution" else 1)):
-            return f"{name} {value!r} must be None or an integer >= {8 if name == 'resolution' else 1}"
+        if value is not None and (not is_int(value) or value < low):
+            return f"{name} {value!r} must be None or an integer >= {low}"
     if r.cpu_threads is not None and (not is_int(r.cpu_threads) or r.cpu_threads < 1):
         return f"cpu_threads {r.cpu_threads!r} must be None or an integer >= 1"
     if not isinstance(r.zero_init, bool):
@@ -183,6 +199,8 @@ def _problem(r: Recipe) -> str | None:
         return f"optimizer {r.optimizer!r} not in {OPTIMIZERS}"
     if r.schedule not in SCHEDULES:
         return f"schedule {r.schedule!r} not in {SCHEDULES}"
+    if r.ema_decay is not None and (not is_number(r.ema_decay) or not 0 < r.ema_decay < 1):
+        return f"ema_decay {r.ema_decay!r} must be None or a number in (0, 1)"
     if r.lr is not None and (not is_number(r.lr) or r.lr <= 0):
         return f"lr {r.lr!r} must be None or a number > 0"
     ranges: dict[str, tuple[float, float]] = {

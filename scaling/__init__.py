@@ -1,8 +1,8 @@
 """Scale a searched base up to bigger models the EfficientNetV2 way, with their
 progressive-learning recipes (``nas-scale``)."""
 
+from proxy_train.progressive import ProgressiveRecipe, StageSettings, recipe_for, stage_schedule
 from scaling.errors import ScalingError
-from scaling.recipe import ProgressiveRecipe, StageSettings, recipe_for, stage_schedule
 from scaling.rules import (
     DEFAULT_RULE,
     TARGET_PHI,

@@ -28,7 +28,7 @@ from scaling.base_source import load_base
 from scaling.derive import ScaleRequest, derive
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, write_scaled
-from scaling.recipe import SOURCES
+from proxy_train.progressive import SOURCES
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
 from search_space.cli import OneLineParser

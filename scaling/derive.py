@@ -9,7 +9,7 @@ from typing import Any
 from scaling.base_source import RECIPE_NAMES, Base
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, make_record
-from scaling.recipe import DEFAULT_EPOCHS, SOURCES, recipe_for
+from proxy_train.progressive import DEFAULT_EPOCHS, SOURCES, recipe_for
 from scaling.rules import (
     DEFAULT_BASE_EVAL_SIZE,
     DEFAULT_MAX_SIZE,

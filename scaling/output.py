@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from scaling.errors import ScalingError
-from scaling.recipe import ProgressiveRecipe, StageSettings, stage_schedule
+from proxy_train.progressive import ProgressiveRecipe, StageSettings, stage_schedule
 from scaling.rules import Coefficients, Scaled, ScalingRule
 from search_space.codec import decode, encode, from_dict, spec_hash, to_dict
 from search_space.cost import count_macs, count_params

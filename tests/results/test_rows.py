@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from proxy_train.loop import TrainResult
+from proxy_train.loop import EpochStats, TrainResult
 from proxy_train.timing import StepTiming
 from results.rows import Outcome, RunInfo, outcome_row, scored
 from results.schema import COLUMN_NAMES, validate_row
@@ -31,12 +31,18 @@ def _timing(ok: bool = True) -> StepTiming:
                       memory_format="channels_last", time_s=3.0, hardware="cpu")
 
 
+def _epoch(epoch: int, loss: float, top1: float) -> EpochStats:
+    return EpochStats(epoch=epoch, stage=1, resolution=16, randaug_magnitude=0.0,
+                      mixup_alpha=0.0, dropout=0.0, lr=0.1, train_loss=loss, minival_top1=top1,
+                      minival_top1_ema=None, images_per_s=100.0, epoch_time_s=1.0)
+
+
 def _training(status: str = "ok", reason: str = "") -> TrainResult:
     return TrainResult(status=status, reason=reason,
                        accuracy=None if status == "failed" else 0.6,
-                       loss_curve=(2.0, 1.5), epochs_run=2, steps_run=10, wall_time_s=5.0,
+                       epochs_run=2, steps_run=10, wall_time_s=5.0,
                        seed=7, resolution=16, device="cpu", precision="fp32", params=1,
-                       accuracy_curve=(0.5, 0.6))
+                       history=(_epoch(1, 2.0, 0.5), _epoch(2, 1.5, 0.6)))
 
 
 def _outcome(**fields: object) -> Outcome:

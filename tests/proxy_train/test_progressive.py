@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from scaling.errors import ScalingError
-from scaling.recipe import ProgressiveRecipe, recipe_for, stage_schedule
+from proxy_train.errors import RecipeError
+from proxy_train.progressive import ProgressiveRecipe, recipe_for, stage_schedule
 
 
 @pytest.mark.parametrize(("name", "size", "ram", "mix", "drop"), [
@@ -76,9 +76,69 @@ def test_other_models_interpolate_in_log_params() -> None:
 def test_round_trip_and_errors() -> None:
     recipe = recipe_for("M", params=1, train_size=1)
     assert ProgressiveRecipe.from_dict(recipe.to_dict()) == recipe
-    with pytest.raises(ScalingError, match="unknown recipe source 'tpu'"):
+    with pytest.raises(RecipeError, match="unknown recipe source 'tpu'"):
         recipe_for("M", params=1, train_size=1, source="tpu")
-    with pytest.raises(ScalingError, match="stages 0"):
+    with pytest.raises(RecipeError, match="stages 0"):
         ProgressiveRecipe((128, 300), (5, 15), (0, 0), (0.1, 0.3), stages=0)
-    with pytest.raises(ScalingError, match="stages True must be an integer"):
+    with pytest.raises(RecipeError, match="stages True must be an integer"):
         ProgressiveRecipe((128, 300), (5, 15), (0, 0), (0.1, 0.3), stages=True)
+
+
+# --- what a training run executes --------------------------------------------------------------
+
+def test_table6_s_row_as_four_training_stages() -> None:
+    recipe = recipe_for("S", params=1, train_size=300, epochs=20)
+    stages = recipe.to_stages()
+    assert [s.resolution for s in stages] == [128, 185, 243, 300]
+    assert [s.randaug_magnitude for s in stages] == pytest.approx([5, 8.333, 11.667, 15],
+                                                                   abs=5e-4)
+    assert [s.dropout for s in stages] == pytest.approx([0.1, 0.1667, 0.2333, 0.3], abs=5e-5)
+    assert [s.mixup_alpha for s in stages] == [0, 0, 0, 0]
+    assert [s.epochs for s in stages] == [5, 5, 5, 5] and sum(s.epochs for s in stages) == 20
+
+
+def test_custom_three_stage_recipe() -> None:
+    recipe = ProgressiveRecipe.from_dict({"image_size": [32, 64], "randaug": [2, 10],
+                                          "mixup": [0, 0.3], "dropout": [0.0, 0.4],
+                                          "stages": 3, "epochs": 10})
+    stages = recipe.to_stages()
+    assert [(s.epochs, s.resolution) for s in stages] == [(3, 32), (3, 48), (4, 64)]
+    assert [s.randaug_magnitude for s in stages] == pytest.approx([2, 6, 10])
+    assert [s.mixup_alpha for s in stages] == pytest.approx([0, 0.15, 0.3])
+    assert [s.dropout for s in stages] == pytest.approx([0, 0.2, 0.4])
+    fixed = recipe.to_stages(regularization="final")
+    assert [s.resolution for s in fixed] == [32, 48, 64]  # sizes still grow
+    assert {(s.randaug_magnitude, s.mixup_alpha, s.dropout) for s in fixed} == {(10, 0.3, 0.4)}
+    with pytest.raises(RecipeError, match="regularization 'none' not in"):
+        recipe.to_stages(regularization="none")
+
+
+def test_sizes_fit_a_data_set_stored_smaller() -> None:
+    recipe = recipe_for("S", params=1, train_size=300, epochs=8)
+    fitted, line = recipe.fit_to(64)
+    assert fitted.image_size == (27, 64)  # 128 * 64 / 300 = 27.3
+    assert line == ("image sizes 128->300 px scaled to 27->64 px: the data is stored at 64 px")
+    assert fitted.randaug == recipe.randaug and fitted.epochs == 8
+    same, nothing = recipe.fit_to(300)
+    assert same is recipe and nothing is None
+    assert recipe_for(None, params=5_000_000, train_size=64).image_size == (27, 64)
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"colour": 1}, "unknown progressive recipe field(s) ['colour']"),
+    ({"image_size": [300, 128]}, "image_size [300, 128]: min 300 is above max 128"),
+    ({"image_size": [4, 128]}, "image_size [4, 128]: each must be an integer >= 8"),
+    ({"image_size": 128}, "image_size 128 must be a pair [min, max]"),
+    ({"randaug": [5, 40]}, "randaug [5, 40]: each must be a number in [0, 30]"),
+    ({"dropout": [0.1, 1.5]}, "dropout [0.1, 1.5]: each must be a number in [0, 0.999]"),
+    ({"mixup": [-1, 0]}, "mixup [-1, 0]: each must be a number >= 0"),
+    ({"epochs": 2, "stages": 4}, "epochs 2 must be an integer >= stages (4)"),
+])
+def test_recipe_file_errors(changes: dict, message: str) -> None:
+    base = recipe_for("S", params=1, train_size=300).to_dict()
+    with pytest.raises(RecipeError) as info:
+        ProgressiveRecipe.from_dict({**base, **changes})
+    assert message in str(info.value)
+    with pytest.raises(RecipeError, match=r"progressive recipe needs \['mixup'\]"):
+        ProgressiveRecipe.from_dict({"image_size": [8, 9], "randaug": [0, 1],
+                                     "dropout": [0, 0]})

@@ -36,21 +36,29 @@ Models without a row:
   linearly in ``log(params)`` between the S, M and L anchors (official parameter counts),
   clamped outside ``[S, L]``, and the maximum image size is the model's own train size.
   Minima are the shared ones (128 px, RandAugment 5, mixup 0, dropout 0.1; released: fixed
-  dropout). Interpolated values are rounded to 3 decimals.
+  dropout). Interpolated values are rounded to 3 decimals. A model whose train size is below
+  128 px starts at the same fraction of it as S does (128 / 300), never above its maximum.
 
 Epoch boundaries follow the released TF2 loop: stage ``i`` spans
 ``int(i / stages * epochs) .. int((i + 1) / stages * epochs)`` (350 epochs: 0-87, 87-175,
 175-262, 262-350).
+
+``nas-scale`` writes these recipes for the models it derives; the training loop
+(``proxy_train.loop``) runs them: :meth:`ProgressiveRecipe.to_stages` turns a recipe into the
+``Stage`` list of a ``Recipe`` (a proxy run is the one-stage case), and
+:meth:`ProgressiveRecipe.fit_to` maps the sizes onto a data set stored at a lower resolution.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from scaling.errors import ScalingError
-from search_space.checks import is_int
+from proxy_train.errors import RecipeError
+from proxy_train.recipe import Stage
+from search_space.checks import is_int, is_number
 
 SOURCES: tuple[str, ...] = ("paper", "released")
 IBASE = 128
@@ -73,12 +81,9 @@ class ProgressiveRecipe:
     """How the maxima were chosen, e.g. ``table 6: L`` or ``interpolated at 80.1M params``."""
 
     def __post_init__(self) -> None:
-        if self.source not in SOURCES:
-            raise ScalingError(f"unknown recipe source {self.source!r}; expected one of {list(SOURCES)}")
-        if not is_int(self.stages) or self.stages < 1:
-            raise ScalingError(f"stages {self.stages!r} must be an integer >= 1")
-        if not is_int(self.epochs) or self.epochs < self.stages:
-            raise ScalingError(f"epochs {self.epochs!r} must be an integer >= stages ({self.stages})")
+        problem = _problem(self)
+        if problem:
+            raise RecipeError(problem)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -88,12 +93,92 @@ class ProgressiveRecipe:
         }
 
     @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> ProgressiveRecipe:
-        return cls(
-            image_size=tuple(obj["image_size"]), randaug=tuple(obj["randaug"]),
-            mixup=tuple(obj["mixup"]), dropout=tuple(obj["dropout"]), stages=obj["stages"],
-            epochs=obj["epochs"], source=obj["source"], basis=obj.get("basis", ""),
-        )
+    def from_dict(cls, obj: Mapping[str, Any]) -> ProgressiveRecipe:
+        """Inverse of ``to_dict``. ``stages``, ``epochs``, ``source`` and ``basis`` may be
+        left out (defaults); unknown or malformed fields raise ``RecipeError`` naming them."""
+        if not isinstance(obj, Mapping):
+            raise RecipeError(f"progressive recipe must be an object, got {type(obj).__name__}")
+        unknown = sorted(set(obj) - set(_FIELDS))
+        if unknown:
+            raise RecipeError(f"unknown progressive recipe field(s) {unknown}; expected some of "
+                              f"{list(_FIELDS)}")
+        missing = [k for k in _RANGES if k not in obj]
+        if missing:
+            raise RecipeError(f"progressive recipe needs {missing} (each [min, max])")
+        pairs = {k: _pair(k, obj[k]) for k in _RANGES}
+        rest = {k: obj[k] for k in ("stages", "epochs", "source", "basis") if k in obj}
+        return cls(**pairs, **rest)  # type: ignore[arg-type]
+
+    def replace(self, **changes: Any) -> ProgressiveRecipe:
+        """A copy with ``changes`` (validated like a new recipe)."""
+        return ProgressiveRecipe.from_dict({**self.to_dict(), **changes})
+
+    def fit_to(self, native: int) -> tuple[ProgressiveRecipe, str | None]:
+        """The recipe for data stored at ``native`` px: a data set cannot be trained above
+        its own resolution, so when the maximum size is larger both sizes are scaled by
+        ``native / max`` (at least 8 px). Returns the recipe and a line saying what changed
+        (None when nothing did)."""
+        low, high = self.image_size
+        if high <= native:
+            return self, None
+        scaled = (max(8, min(native, round(low * native / high))), native)
+        line = (f"image sizes {low}->{high} px scaled to {scaled[0]}->{scaled[1]} px: the data "
+                f"is stored at {native} px")
+        return self.replace(image_size=list(scaled)), line
+
+    def to_stages(self, regularization: str = "adaptive") -> tuple[Stage, ...]:
+        """The stages a training run executes (``proxy_train.recipe.Stage``, one per
+        :func:`stage_schedule` row). ``regularization``: ``'adaptive'`` grows it with the
+        image size (Algorithm 1); ``'final'`` keeps every stage at the last stage's values
+        (progressive resizing alone, the paper's ablation in Table 13)."""
+        if regularization not in REGULARIZATION:
+            raise RecipeError(f"regularization {regularization!r} not in {REGULARIZATION}")
+        rows = stage_schedule(self)
+        last = rows[-1]
+        return tuple(Stage(epochs=r.epochs[1] - r.epochs[0], resolution=r.image_size,
+                           randaug_magnitude=(r if regularization == "adaptive" else last).randaug,
+                           mixup_alpha=(r if regularization == "adaptive" else last).mixup,
+                           dropout=(r if regularization == "adaptive" else last).dropout)
+                     for r in rows)
+
+
+REGULARIZATION: tuple[str, ...] = ("adaptive", "final")
+_RANGES: dict[str, tuple[float, float]] = {
+    "image_size": (8, math.inf), "randaug": (0.0, 30.0), "mixup": (0.0, math.inf),
+    "dropout": (0.0, 0.999),
+}
+_FIELDS: tuple[str, ...] = (*_RANGES, "stages", "epochs", "source", "basis")
+
+
+def _pair(name: str, value: object) -> tuple[Any, Any]:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, (list, tuple)) \
+            or len(value) != 2:
+        raise RecipeError(f"{name} {value!r} must be a pair [min, max]")
+    return value[0], value[1]
+
+
+def _problem(r: ProgressiveRecipe) -> str | None:
+    """Why a progressive recipe is invalid, or None."""
+    if r.source not in SOURCES:
+        return f"unknown recipe source {r.source!r}; expected one of {list(SOURCES)}"
+    if not is_int(r.stages) or r.stages < 1:
+        return f"stages {r.stages!r} must be an integer >= 1"
+    if not is_int(r.epochs) or r.epochs < r.stages:
+        return f"epochs {r.epochs!r} must be an integer >= stages ({r.stages})"
+    if not isinstance(r.basis, str):
+        return f"basis {r.basis!r} must be a string"
+    for name, (low, high) in _RANGES.items():
+        pair = getattr(r, name)
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            return f"{name} {pair!r} must be a pair (min, max)"
+        check, kind = (is_int, "an integer") if name == "image_size" else (is_number, "a number")
+        for value in pair:
+            if not check(value) or not low <= value <= high:
+                bound = f">= {low:g}" if high == math.inf else f"in [{low:g}, {high:g}]"
+                return f"{name} {list(pair)!r}: each must be {kind} {bound}"
+        if pair[0] > pair[1]:
+            return f"{name} {list(pair)!r}: min {pair[0]!r} is above max {pair[1]!r}"
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,7 +259,7 @@ def recipe_for(
     interpolated by ``params`` and the maximum image size is ``train_size``.
     """
     if source not in SOURCES:
-        raise ScalingError(f"unknown recipe source {source!r}; expected one of {list(SOURCES)}")
+        raise RecipeError(f"unknown recipe source {source!r}; expected one of {list(SOURCES)}")
     key = name.upper() if name else None
     table = PAPER_TABLE6 if source == "paper" else RELEASED
     if key in table:
@@ -189,15 +274,23 @@ def recipe_for(
         basis = f"interpolated at {params:,} params"
     dropout = (PAPER_MIN[3], drop) if source == "paper" else (drop, drop)
     return ProgressiveRecipe(
-        image_size=(IBASE, size), randaug=(PAPER_MIN[1], ram), mixup=(0.0, mix),
+        image_size=(min_size(size), size), randaug=(PAPER_MIN[1], ram), mixup=(0.0, mix),
         dropout=dropout, stages=stages, epochs=epochs, source=source, basis=basis,
     )
+
+
+def min_size(max_size: int) -> int:
+    """The first stage's image size for a model trained at ``max_size`` at the end: 128 px,
+    or for models trained below 128 px the fraction S starts at (128 / 300), at least 8 px."""
+    if max_size >= IBASE:
+        return IBASE
+    return max(8, min(max_size, round(max_size * IBASE / PAPER_TABLE6["S"][0])))
 
 
 def _interpolate(table: dict[str, tuple[int, float, float, float]],
                  params: int) -> tuple[float, float, float]:
     if params < 1:
-        raise ScalingError(f"params {params!r} must be >= 1")
+        raise RecipeError(f"params {params!r} must be >= 1")
     names = ("S", "M", "L")
     xs = [math.log(ANCHOR_PARAMS[n]) for n in names]
     x = min(max(math.log(params), xs[0]), xs[-1])
