@@ -19,12 +19,12 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from nas.config import IDENTITY_FIELDS, ConfigError, SearchConfig, check_same_run
-from nas.lock import LOCK_FILE, RunLock
+from nas.claim import FolderClaim
 from results.errors import LeaderboardError
 from results.leaderboard import Leaderboard
 from search_space.checks import is_number
@@ -42,36 +42,19 @@ class RunFolder:
         self.leaderboard = Leaderboard(self.path)
         self.restored: str | None = None
         """After :meth:`stored`: which copy of the settings was missing and is rewritten."""
-        self._lock = RunLock(self.path, command)
-        self._kept = False
+        self._claim = FolderClaim(self.path, command)
 
     @contextmanager
     def claim(self) -> Iterator[RunFolder]:
-        """Create the folder if needed and hold its lock for the block (a folder another process
-        holds is refused at once, naming it). If the block raises before :meth:`write_record`, the
-        folders and the lock file this created are removed again."""
-        created = self._make()
-        lock_existed = (self.path / LOCK_FILE).exists()
-        try:
-            self._lock.acquire()
-        except BaseException:
-            _remove_folders(created)
-            raise
-        try:
+        """Create the folder if needed and hold its lock for the block (``nas.claim``); if the
+        block raises before :meth:`write_record`, what the claim created is removed again."""
+        with self._claim.hold():
             yield self
-        except BaseException:
-            if not self._kept:
-                if not lock_existed:
-                    self._lock.discard()
-                _remove_folders(created)
-            raise
-        finally:
-            self._lock.release()
 
     @property
     def kept(self) -> bool:
         """Whether the folder holds this command's run (its settings were written)."""
-        return self._kept
+        return self._claim.kept
 
     def stored(self, config: SearchConfig) -> dict[str, Any] | None:
         """The run stored here (``run.json``'s content), after checking both copies against
@@ -120,7 +103,7 @@ class RunFolder:
         tmp = self.run_file.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
         os.replace(tmp, self.run_file)
-        self._kept = True  # the folder holds a run now: never removed on a later failure
+        self._claim.keep()  # the folder holds a run now: never removed on a later failure
 
     def _read_run_file(self, *, has_copy: bool) -> dict[str, Any] | None:
         if not self.run_file.exists():
@@ -136,27 +119,6 @@ class RunFolder:
         if problem:
             raise ConfigError(f"{self.run_file} is not a run file: it {problem}; {fix}")
         return dict(record)
-
-    def _make(self) -> list[Path]:
-        """Create the folder and missing parents; return those this call created."""
-        missing: list[Path] = []
-        folder = self.path
-        while not folder.exists() and folder != folder.parent:
-            missing.append(folder)
-            folder = folder.parent
-        created: list[Path] = []
-        for folder in reversed(missing):
-            try:
-                folder.mkdir()
-            except FileExistsError:
-                continue  # made by someone else meanwhile: not ours to remove
-            except OSError as exc:
-                _remove_folders(created)
-                raise ConfigError(f"cannot create --out {self.path}: "
-                                  f"{exc.strerror or exc}") from None
-            created.append(folder)
-        return created
-
 
 def record_problem(record: object) -> str | None:
     """Why ``record`` is not a stored run's settings (None if it is one)."""
@@ -187,12 +149,6 @@ def _difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
         if x != y:
             return f"{name}: {x!r} vs {y!r}"
     return None
-
-
-def _remove_folders(created: list[Path]) -> None:
-    for folder in reversed(created):
-        with suppress(OSError):
-            folder.rmdir()  # only ever removes an empty folder
 
 
 __all__ = ["RUN_FILE", "RunFolder", "record_problem"]

@@ -139,8 +139,16 @@ Checkpoint = Callable[[TrainState], None]
 
 
 class _NonFiniteLoss(Exception):
+    """The loss of the epoch's step ``step`` (1-based) became ``value`` (NaN or inf)."""
+
     def __init__(self, step: int, value: float) -> None:
-        super().__init__(f"loss became {'nan' if math.isnan(value) else 'inf'} at step {step}")
+        super().__init__(step, value)
+        self.step = step
+        self.value = value
+
+    def reason(self, steps_before: int) -> str:
+        kind = "nan" if math.isnan(self.value) else "inf"
+        return f"loss became {kind} at step {steps_before + self.step}"
 
 
 class _CallerError(Exception):
@@ -148,19 +156,26 @@ class _CallerError(Exception):
     re-raised, not swallowed as the candidate's failure."""
 
 
-def lr_at(step: int, recipe: Recipe, steps_per_epoch: int, total_steps: int) -> float:
-    """The learning rate of ``step`` (0-based): linear warmup to the peak over
-    ``recipe.warmup_epochs``, then cosine to 0, the staircase exponential decay (x
-    ``decay_rate`` every ``decay_epochs``), or constant."""
+def lr_at(epoch: int, step: int, recipe: Recipe, steps_per_epoch: int) -> float:
+    """The learning rate of step ``step`` (0-based) of epoch ``epoch`` (0-based): linear warmup
+    to the peak over ``recipe.warmup_epochs``, then cosine to 0 at ``recipe.epochs``, the
+    staircase exponential decay (x ``decay_rate`` every ``decay_epochs``), or constant.
+
+    The schedule runs on the position in epochs (``epoch + step / steps_per_epoch``), so a
+    run resumed with another batch size (another number of steps per epoch) continues the
+    same curve."""
     peak = recipe.peak_lr()
     warmup_steps = round(recipe.warmup_epochs * steps_per_epoch)
-    if step < warmup_steps:
-        return peak * (step + 1) / warmup_steps
+    done = epoch * steps_per_epoch + step
+    if done < warmup_steps:
+        return peak * (done + 1) / warmup_steps
+    position = epoch + step / steps_per_epoch
     if recipe.schedule == "cosine":
-        progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+        warmup = warmup_steps / steps_per_epoch
+        progress = (position - warmup) / max(1.0 / steps_per_epoch, recipe.epochs - warmup)
         return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
     if recipe.schedule == "exponential":
-        return peak * recipe.decay_rate ** math.floor(step / steps_per_epoch / recipe.decay_epochs)
+        return peak * recipe.decay_rate ** math.floor(position / recipe.decay_epochs)
     return peak
 
 
@@ -190,11 +205,6 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
     train_split, minival = data.train.to(dev), data.minival.to(dev)
     batch = min(recipe.batch_size, len(train_split))
     steps_per_epoch = epoch_steps(recipe, len(train_split))
-    total_steps = steps_per_epoch * recipe.epochs
-
-    def lr(step: int) -> float:
-        return lr_at(step, recipe, steps_per_epoch, total_steps)
-
     progress = TrainResult(status="ok", reason="", accuracy=None, epochs_run=0, steps_run=0,
                            wall_time_s=0.0, seed=seed, resolution=_size(stages[0]),
                            device=str(dev), precision=policy.precision, params=0,
@@ -226,9 +236,14 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
                 for _ in range(max(first, progress.epochs_run), first + stage.epochs):
                     tick = time.perf_counter()
                     order = torch.randperm(len(train_split), generator=run.shuffle).to(dev)
+                    epoch = progress.epochs_run
+
+                    def lr(i: int) -> float:
+                        return lr_at(epoch, i, recipe, steps_per_epoch)
+
                     losses = run_epoch(run.step, train_split, augment, order, batch,
                                        steps_per_epoch, data.num_classes, lr,
-                                       progress.steps_run, after_step=run.after_step(on_step))
+                                       after_step=run.after_step(on_step))
                     train_time = time.perf_counter() - tick
                     top1, top1_ema = run.evaluate(minival, eval_size, recipe.eval_batch_size)
                     stats = EpochStats(
@@ -236,7 +251,7 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
                         resolution=augment.resolution,
                         randaug_magnitude=stage.randaug_magnitude,
                         mixup_alpha=stage.mixup_alpha, dropout=stage.dropout,
-                        lr=lr(progress.steps_run + steps_per_epoch - 1),
+                        lr=lr(steps_per_epoch - 1),
                         train_loss=float(losses.mean()), minival_top1=top1,
                         minival_top1_ema=top1_ema,
                         images_per_s=steps_per_epoch * batch / max(train_time, 1e-9),
@@ -259,7 +274,7 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
     except _CallerError as wrapped:
         raise wrapped.__cause__ from None  # type: ignore[misc]
     except _NonFiniteLoss as exc:
-        progress = replace(progress, status="failed", reason=str(exc))
+        progress = replace(progress, status="failed", reason=exc.reason(progress.steps_run))
     except Exception as exc:  # noqa: BLE001 - a candidate's failure becomes a result
         progress = replace(progress, status="failed", reason=describe_failure(exc))
     finally:
@@ -341,9 +356,10 @@ def epoch_steps(recipe: Recipe, num_train: int) -> int:
 
 def run_epoch(step: TrainStep, split: Split, augment: Augmenter, order: torch.Tensor, batch: int,
               steps: int, num_classes: int, lr: Callable[[int], float],
-              first_step: int, after_step: Callable[[], None] | None = None) -> torch.Tensor:
+              after_step: Callable[[], None] | None = None) -> torch.Tensor:
     """Train ``steps`` batches of ``split`` in ``order``; returns the per-step losses.
-    ``after_step()`` runs after every step (the EMA update, a progress bar).
+    ``lr(i)`` is the learning rate of the epoch's step ``i``; ``after_step()`` runs after
+    every step (the EMA update, a progress bar).
 
     Per-step losses stay on the device and one sync per epoch checks them (a sync per step
     would stall a GPU); the first bad step is still named. On the CPU, where a sync is free,
@@ -354,16 +370,16 @@ def run_epoch(step: TrainStep, split: Split, augment: Augmenter, order: torch.Te
     for i in range(steps):
         index = order[i * batch:(i + 1) * batch]
         x, y = augment(split.images[index], split.labels[index], num_classes)
-        step.set_lr(lr(first_step + i))
+        step.set_lr(lr(i))
         losses[i] = step(x, y)
         if step.device.type == "cpu" and not math.isfinite(losses[i].item()):
-            raise _NonFiniteLoss(first_step + i + 1, losses[i].item())
+            raise _NonFiniteLoss(i + 1, losses[i].item())
         if after_step is not None:
             after_step()
     bad = (~torch.isfinite(losses)).nonzero()
     if len(bad):
         first = int(bad[0])
-        raise _NonFiniteLoss(first_step + first + 1, losses[first].item())
+        raise _NonFiniteLoss(first + 1, losses[first].item())
     return losses
 
 

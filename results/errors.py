@@ -7,3 +7,7 @@ from search_space.errors import NasError
 
 class LeaderboardError(NasError):
     """A leaderboard row or file breaks a rule (unknown column, wrong type, unreadable file)."""
+
+
+class MetricsError(NasError):
+    """A training run's metrics file is missing, unreadable or not a metrics table."""

@@ -1,0 +1,128 @@
+"""``nas-train``: train a searched or scaled model for real, with progressive learning.
+
+Parse the arguments, build a :class:`TrainConfig`, run :func:`run_training`, print a summary.
+Exit status: 0 trained (or already trained), 1 training failed (the last checkpoint is kept),
+2 bad input (nothing written), 130 / 143 interrupted (the same command continues).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from nas.interrupt import Interrupted, StopSignals
+from nas.train_config import DEFAULT_EMA, TrainConfig, parse_sizes
+from search_space.cli import OneLineParser
+from search_space.errors import NasError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = OneLineParser(prog="nas-train", description=(
+        "Train a searched or scaled model with progressive learning (EfficientNetV2, "
+        "section 4)."))
+    p.add_argument("--arch", required=True, help=(
+        "preset, architecture string, spec JSON, a search's best.json or run folder "
+        "(--rank K), or a nas-scale output (--target NAME)"))
+    p.add_argument("--data", default="synthetic", help=(
+        "synthetic[:opts], folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH"))
+    p.add_argument("--recipe", default="progressive",
+                   help="progressive (default), fixed, or a recipe file (JSON or TOML)")
+    p.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, 350)")
+    p.add_argument("--stages", type=int, help="progressive stages (default: 4)")
+    p.add_argument("--sizes", help="first and last training image size, MIN:MAX")
+    p.add_argument("--eval-size", type=int, help="evaluation image size (default: the model's)")
+    p.add_argument("--batch-size", type=int, help="training batch (default: 128 on GPUs, 64 "
+                                                  "on CPUs)")
+    p.add_argument("--hardware", default="auto", help="auto, cpu, v100, a100, h100, ...")
+    p.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
+                                 "existing training there continues")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ema", type=float, default=DEFAULT_EMA,
+                   help=f"EMA decay of the weights (default {DEFAULT_EMA}; 0: none)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
+    p.add_argument("--target", help="the model of a nas-scale output to train (M, L, ...)")
+    p.add_argument("--rank", type=int, default=1, help="leaderboard row to train (1: best)")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar and no set-up lines")
+    return p
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    out = args.out or str(Path("runs") / datetime.now().strftime("train-%Y%m%d-%H%M%S"))
+    return TrainConfig(
+        arch=args.arch, out=out, data=args.data, recipe=args.recipe, epochs=args.epochs,
+        stages=args.stages, sizes=None if args.sizes is None else parse_sizes(args.sizes),
+        eval_size=args.eval_size, batch_size=args.batch_size, hardware=args.hardware.lower(),
+        seed=args.seed, ema=args.ema, compile=args.compile, target=args.target,
+        rank=args.rank, progress=not args.no_progress)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config: TrainConfig | None = None
+    with StopSignals() as signals:
+        try:
+            config = config_from_args(args)
+            from nas.train_run import TrainingFailed, run_training  # heavy imports
+
+            say = _say if config.progress else _silent
+            try:
+                summary = run_training(config, say=say, signals=signals)
+            except TrainingFailed as failed:
+                print(f"error: {failed}", file=sys.stderr)
+                return 1
+        except NasError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt as stop:
+            name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
+            where = f" with --out {config.out}" if config is not None else ""
+            print(f"interrupted by {name}: finished epochs are saved; run the same command"
+                  f"{where} to continue", file=sys.stderr)
+            return stop.exit_code if isinstance(stop, Interrupted) else 130
+    if summary.already_finished:
+        print(f"{summary.out / 'train.json'}: this training already finished; nothing was run",
+              file=sys.stderr)
+    print(summary_lines(summary.record, summary.out))
+    if summary.resumed_at and not summary.already_finished:
+        print(f"continued from epoch {summary.resumed_at} (its checkpoint)")
+    return 0
+
+
+def summary_lines(record: dict[str, Any], out: Path) -> str:
+    """What a finished training prints: the model, the schedule, the accuracies, the files."""
+    model, result, recipe = record["model"], record["result"], record["recipe"]
+    stages = recipe["stages"]
+    sizes = f"{stages[0]['resolution']}->{stages[-1]['resolution']} px" if stages else ""
+    lines = [f"trained {model['name']} ({model['params']:,} params) for {result['epochs_run']} "
+             f"epochs, {len(stages)} stage(s) {sizes}, in {result['wall_time_s']:.0f} s",
+             f"minival top-1  {_pair(result['minival_top1'], result['minival_top1_ema'])}  "
+             f"at {result['eval_size']} px"]
+    if result["test_top1"] is not None:
+        lines.append(f"test top-1     {_pair(result['test_top1'], result['test_top1_ema'])}  "
+                     f"at {result['eval_size']} px, {result['test_images']} images")
+    else:
+        lines.append("test top-1     not measured: the data has no test split")
+    lines += [f"training dir:  {out}", f"metrics:       {out / 'metrics.parquet'}",
+              f"model:         {out / 'model.pt'}", f"plot:          {out / 'curves.png'}"]
+    return "\n".join(lines)
+
+
+def _pair(trained: float | None, ema: float | None) -> str:
+    text = "-" if trained is None else f"{trained:.4f}"
+    return text if ema is None else f"{ema:.4f} (EMA weights; trained weights {text})"
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _silent(line: str) -> None:
+    return None
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,237 @@
+"""What ``nas-train`` trains and how: the model, its progressive recipe, the training recipe.
+
+The model comes from anything the other commands take (a preset, a canonical string, a spec
+JSON, a search's ``best.json``, a leaderboard with ``--rank``) or from a ``nas-scale`` output
+(``--target`` picks the model; its recipe is used). The recipe is the paper's final training
+(section 5.1 and the released code), made to fit the run:
+
+* **progressive** (default): Algorithm 1 with the model's Table 6 values (``nas-scale``'s
+  interpolation for models without a row; ``proxy_train.progressive``), 4 stages, stretched or
+  shrunk to ``--epochs``; ``--stages`` and ``--sizes`` override. **fixed**: one stage at the
+  final size and regularization. A **recipe file** (JSON or TOML) may hold a ``progressive``
+  table (the fields of ``ProgressiveRecipe``) and a ``training`` table (fields of
+  ``proxy_train.recipe.Recipe``) that override the defaults.
+* Image sizes above the data set's own resolution are mapped proportionally onto it (a 64 px
+  data set cannot be trained at 300 px), and the output says so.
+* The optimizer step is the paper's: TF-semantics RMSProp (0.9 / 0.9, eps 1e-3), 0.016 per
+  256 images, weight decay 1e-5 on conv/linear weights, label smoothing 0.1, stochastic depth
+  0.2 (survival 0.8), EMA of the weights (0.9999 with TF's warm-up, ``proxy_train.ema``).
+  Learning rate: linear warm-up over ``min(5, epochs / 10)`` epochs, then the paper's
+  exponential decay (0.97 every 2.4 epochs) for runs of 100 epochs or more, and a cosine to 0
+  for shorter ones (0.97 every 2.4 epochs would leave a 20-epoch run at 84% of its peak).
+* Evaluation runs at the model's eval size: its own where it has one (a preset, a
+  ``nas-scale`` model), else the last training size times 384 / 300 (EfficientNetV2-S's
+  eval / train ratio), FixRes-style.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:
+    import tomli as tomllib
+
+from nas.config import ConfigError
+from nas.train_config import TrainConfig, is_recipe_file
+from proxy_train.errors import RecipeError
+from proxy_train.progressive import ProgressiveRecipe, recipe_for
+from proxy_train.recipe import Recipe, Stage
+from scaling.base_source import RECIPE_NAMES, load_base
+from search_space.codec import encode
+from search_space.cost import count_params
+from search_space.spec import ArchSpec
+
+EVAL_RATIO = 384 / 300
+"""EfficientNetV2-S evaluates at 384 px what it trains at 300 px."""
+LONG_RUN_EPOCHS = 100
+"""Runs at least this long decay the learning rate exponentially, shorter ones by a cosine."""
+FINAL_TRAINING: dict[str, Any] = {
+    "optimizer": "rmsprop", "lr": None, "weight_decay": 1e-5, "label_smoothing": 0.1,
+    "randaug_layers": 2, "crop_area": 0.08, "drop_path": 0.2, "decay_rate": 0.97,
+    "decay_epochs": 2.4, "eval_batch_size": 256,
+}
+# Fields a recipe file's training table may not set: they come from the progressive schedule
+# or from the command line.
+_SCHEDULED = ("epochs", "stages", "seed", "resolution", "randaug_magnitude", "mixup_alpha",
+              "dropout")
+TRAINING_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(Recipe)
+                                         if f.name not in _SCHEDULED)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSource:
+    """The model to train and what its origin says about its sizes and recipe."""
+
+    spec: ArchSpec
+    name: str
+    source: str
+    recipe_name: str | None = None
+    """Its Table 6 row (``S``, ``M``, ``L``, ``XL``), if it has one."""
+    train_size: int | None = None
+    eval_size: int | None = None
+    progressive: ProgressiveRecipe | None = None
+    """The recipe a ``nas-scale`` output wrote for it."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecipeFile:
+    progressive: dict[str, Any]
+    training: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainPlan:
+    """A resolved training: the model, the recipe it runs and what was adapted, said once."""
+
+    model: ModelSource
+    recipe: Recipe
+    progressive: ProgressiveRecipe
+    notes: tuple[str, ...]
+
+    def identity(self, config: TrainConfig) -> dict[str, Any]:
+        """What defines this training: a folder continues only the same one (on any hardware,
+        and with another batch size: ``nas.train_folder.RESUMABLE_CHANGES``)."""
+        return {"arch": encode(self.model.spec), "data": config.data, "seed": config.seed,
+                "recipe": self.recipe.to_dict()}
+
+
+def resolve_model(config: TrainConfig) -> ModelSource:
+    """The model ``--arch`` (with ``--target`` / ``--rank``) names."""
+    path = Path(config.arch)
+    if path.is_file() and _is_scale_report(path):
+        return _from_scale_report(path, config.target)
+    if config.target is not None:
+        raise ConfigError(f"--target {config.target!r} picks a model of a nas-scale output; "
+                          f"{config.arch!r} is not one")
+    base = load_base(config.arch, config.rank)
+    if config.rank != 1 and not (config.arch.endswith(".parquet") or path.is_dir()):
+        raise ConfigError(f"--rank {config.rank} picks a row of a search's leaderboard; "
+                          f"{config.arch!r} is not one")
+    return ModelSource(base.spec, base.label, base.source, RECIPE_NAMES.get(base.preset or ""),
+                       base.train_size, base.eval_size)
+
+
+def load_recipe_file(path: str) -> RecipeFile:
+    """Read a recipe file: ``progressive`` and ``training`` tables, nothing else."""
+    where = Path(path)
+    try:
+        text = where.read_text(encoding="utf-8")
+        obj = tomllib.loads(text) if where.suffix.lower() == ".toml" else json.loads(text)
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RecipeError(f"recipe file {path!r} is not readable JSON or TOML: {err}") from None
+    if not isinstance(obj, dict):
+        raise RecipeError(f"recipe file {path!r} must hold an object")
+    unknown = sorted(set(obj) - {"progressive", "training"})
+    if unknown:
+        raise RecipeError(f"recipe file {path!r}: unknown table(s) {unknown}; expected "
+                          "'progressive' and/or 'training'")
+    progressive, training = obj.get("progressive", {}), obj.get("training", {})
+    for name, table in (("progressive", progressive), ("training", training)):
+        if not isinstance(table, dict):
+            raise RecipeError(f"recipe file {path!r}: {name} must be a table of fields")
+    bad = sorted(set(training) - set(TRAINING_FIELDS))
+    if bad:
+        raise RecipeError(f"recipe file {path!r}: unknown training field(s) {bad}; expected "
+                          f"some of {list(TRAINING_FIELDS)}")
+    try:  # every value checked now, before any work
+        _ = Recipe(**{**FINAL_TRAINING, **training})
+        if progressive:
+            ProgressiveRecipe.from_dict({**recipe_for("S", params=1, train_size=300).to_dict(),
+                                         **progressive})
+    except RecipeError as err:
+        raise RecipeError(f"recipe file {path!r}: {err}") from None
+    return RecipeFile(dict(progressive), dict(training))
+
+
+def make_plan(config: TrainConfig, model: ModelSource, data_resolution: int, *,
+              cuda: bool, recipe_file: RecipeFile | None = None) -> TrainPlan:
+    """The recipe ``config`` asks for, fitted to data stored at ``data_resolution`` px."""
+    notes: list[str] = []
+    params = count_params(model.spec)
+    progressive = model.progressive or recipe_for(
+        model.recipe_name, params=params, train_size=model.train_size or data_resolution)
+    file = recipe_file or RecipeFile({}, {})
+    changes: dict[str, Any] = dict(file.progressive)
+    epochs = config.epochs or int(changes.get("epochs", progressive.epochs))
+    changes["epochs"] = epochs
+    if config.recipe == "fixed":
+        changes["stages"] = 1
+    elif config.stages is not None:
+        changes["stages"] = config.stages
+    elif epochs < int(changes.get("stages", progressive.stages)):
+        changes["stages"] = epochs
+        notes.append(f"{epochs} stages: a run of {epochs} epochs has at most {epochs}")
+    if config.sizes is not None:
+        changes["image_size"] = list(config.sizes)
+    progressive = progressive.replace(**changes)
+    progressive, line = progressive.fit_to(data_resolution)
+    if line:
+        notes.append(line)
+    stages = progressive.to_stages()
+    if config.recipe == "fixed":
+        last = stages[-1]
+        stages = (Stage(epochs, last.resolution, last.randaug_magnitude, last.mixup_alpha,
+                        last.dropout),)
+    eval_size = config.eval_size or _eval_size(model, progressive.image_size[1])
+    schedule = "exponential" if epochs >= LONG_RUN_EPOCHS else "cosine"
+    training: dict[str, Any] = {
+        **FINAL_TRAINING, "schedule": schedule, "warmup_epochs": min(5.0, epochs / 10),
+        "batch_size": config.batch_size or (128 if cuda else 64),
+        "ema_decay": config.ema or None, "eval_resolution": eval_size, **file.training}
+    recipe = Recipe(**training, epochs=epochs, stages=stages, seed=config.seed)
+    notes.append(_lr_line(recipe))
+    return TrainPlan(model, recipe, progressive, tuple(notes))
+
+
+def _eval_size(model: ModelSource, last_train_size: int) -> int:
+    if model.train_size and model.eval_size:
+        return round(last_train_size * model.eval_size / model.train_size)
+    return round(last_train_size * EVAL_RATIO)
+
+
+def _lr_line(recipe: Recipe) -> str:
+    decay = (f"x{recipe.decay_rate} every {recipe.decay_epochs} epochs"
+             if recipe.schedule == "exponential" else f"{recipe.schedule} to 0")
+    return (f"learning rate: {recipe.peak_lr():.4g} ({recipe.optimizer}, batch "
+            f"{recipe.batch_size}), warm-up {recipe.warmup_epochs:g} epochs, then {decay}")
+
+
+def _is_scale_report(path: Path) -> bool:
+    if path.suffix.lower() != ".json":
+        return False
+    try:
+        obj = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return False
+    return isinstance(obj, dict) and "targets" in obj and "base" in obj
+
+
+def _from_scale_report(path: Path, target: str | None) -> ModelSource:
+    from scaling.output import load_scaled
+
+    report = load_scaled(path)
+    models = {"base": report.base, **{t.name: t for t in report.targets}}
+    if target is None:
+        if len(report.targets) != 1:
+            names = [t.name for t in report.targets]
+            raise ConfigError(f"{path} holds several models {names}: choose one with --target "
+                              f"(or --target base)")
+        chosen = report.targets[0]
+    else:
+        by_name = {name.lower(): record for name, record in models.items()}
+        if target.lower() not in by_name:
+            raise ConfigError(f"--target {target!r} is not in {path}; its models: "
+                              f"{list(models)}")
+        chosen = by_name[target.lower()]
+    return ModelSource(chosen.spec, chosen.name, f"{path} ({chosen.name})", None,
+                       chosen.train_size, chosen.eval_size, chosen.recipe)
+
+
+__all__ = ["EVAL_RATIO", "FINAL_TRAINING", "ModelSource", "RecipeFile", "TrainPlan",
+           "load_recipe_file", "make_plan", "resolve_model"]
