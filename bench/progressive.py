@@ -52,9 +52,10 @@ def recipes(args: argparse.Namespace, data: DataSplits, cuda: bool) -> dict[str,
                   batch_size=args.batch_size, eval_size=args.eval_size)
     model = resolve_model(TrainConfig(**common))  # type: ignore[arg-type]
     fixed = make_plan(TrainConfig(**common, recipe="fixed", sizes=(full, full)),  # type: ignore[arg-type]
-                      model, data.resolution, cuda=cuda)
+                      model, data.resolution, cuda=cuda, num_classes=data.num_classes)
     progressive = make_plan(TrainConfig(**common, stages=args.stages,  # type: ignore[arg-type]
-                                        sizes=(half, full)), model, data.resolution, cuda=cuda)
+                                        sizes=(half, full)), model, data.resolution, cuda=cuda,
+                            num_classes=data.num_classes)
     final = progressive.progressive.to_stages(regularization="final")
     final_plan = replace(progressive, recipe=progressive.recipe.replace(
         stages=[s.to_dict() for s in final]))

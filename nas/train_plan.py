@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -150,9 +150,13 @@ def load_recipe_file(path: str) -> RecipeFile:
 
 
 def make_plan(config: TrainConfig, model: ModelSource, data_resolution: int, *,
-              cuda: bool, recipe_file: RecipeFile | None = None) -> TrainPlan:
-    """The recipe ``config`` asks for, fitted to data stored at ``data_resolution`` px."""
+              cuda: bool, recipe_file: RecipeFile | None = None,
+              num_classes: int | None = None) -> TrainPlan:
+    """The recipe ``config`` asks for, fitted to data stored at ``data_resolution`` px; with
+    ``num_classes`` (the data's) the model's classifier is sized for it."""
     notes: list[str] = []
+    if num_classes is not None and num_classes != model.spec.num_classes:
+        model = replace(model, spec=replace(model.spec, num_classes=num_classes))
     params = count_params(model.spec)
     progressive = model.progressive or recipe_for(
         model.recipe_name, params=params, train_size=model.train_size or data_resolution)

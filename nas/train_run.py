@@ -73,7 +73,7 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
         say(f"loading data {config.data} ...")
         data = load_data(config.data, seed=config.seed)
         plan = make_plan(config, model, data.resolution, cuda=target.is_cuda,
-                         recipe_file=recipe_file)
+                         recipe_file=recipe_file, num_classes=data.num_classes)
         if stored is not None:
             folder.check_same(stored, plan.identity(config))
             if stored.get("status") == "finished":
