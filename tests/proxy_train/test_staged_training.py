@@ -178,3 +178,36 @@ def test_a_failure_names_its_stage_and_size(data: DataSplits,
     assert result.status == "failed" and result.reason.startswith("out of memory")
     assert (result.stage, result.resolution, result.epochs_run) == (2, 20, 1)
     assert calls["n"] == 2
+
+
+def test_compile_wraps_the_training_step_once_with_static_shapes(
+        data: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A real torch.compile takes minutes on 2 cores (one compilation per stage size): this
+    # checks the wiring, the compiled module is used for the steps, the EMA and evaluation
+    # use the plain module.
+    calls: list[dict[str, object]] = []
+
+    class Compiled(nn.Module):
+        def __init__(self, module: nn.Module) -> None:
+            super().__init__()
+            self.module = module
+            self.steps = 0
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            self.steps += 1
+            return self.module(x)
+
+    def fake_compile(module: nn.Module, **kwargs: object) -> nn.Module:
+        calls.append(kwargs)
+        wrapped = Compiled(module)
+        calls.append({"wrapped": wrapped})
+        return wrapped
+
+    monkeypatch.setattr(loop.torch, "compile", fake_compile)
+    result = train(TINY, STAGED, data, seed=3, compile=True)
+    assert result.status == "ok"
+    assert calls[0] == {"dynamic": False}
+    wrapped = calls[1]["wrapped"]
+    assert isinstance(wrapped, Compiled) and wrapped.steps == 6  # 3 epochs x 2 batches
+    plain = train(TINY, STAGED, data, seed=3)
+    assert _numbers(plain) == _numbers(result)
