@@ -43,6 +43,7 @@ from proxy_train.errors import RecipeError
 from proxy_train.progressive import ProgressiveRecipe, recipe_for
 from proxy_train.recipe import Recipe, Stage
 from scaling.base_source import RECIPE_NAMES, load_base
+from search_space.checks import check_keys
 from search_space.codec import encode
 from search_space.cost import count_params
 from search_space.spec import ArchSpec
@@ -127,18 +128,14 @@ def load_recipe_file(path: str) -> RecipeFile:
         raise RecipeError(f"recipe file {path!r} is not readable JSON or TOML: {err}") from None
     if not isinstance(obj, dict):
         raise RecipeError(f"recipe file {path!r} must hold an object")
-    unknown = sorted(set(obj) - {"progressive", "training"})
-    if unknown:
-        raise RecipeError(f"recipe file {path!r}: unknown table(s) {unknown}; expected "
-                          "'progressive' and/or 'training'")
+    check_keys(obj, ("progressive", "training"), where=f"recipe file {path!r}",
+               error=RecipeError)
     progressive, training = obj.get("progressive", {}), obj.get("training", {})
     for name, table in (("progressive", progressive), ("training", training)):
         if not isinstance(table, dict):
             raise RecipeError(f"recipe file {path!r}: {name} must be a table of fields")
-    bad = sorted(set(training) - set(TRAINING_FIELDS))
-    if bad:
-        raise RecipeError(f"recipe file {path!r}: unknown training field(s) {bad}; expected "
-                          f"some of {list(TRAINING_FIELDS)}")
+    check_keys(training, TRAINING_FIELDS, where=f"recipe file {path!r}: training",
+               error=RecipeError)
     try:  # every value checked now, before any work
         _ = Recipe(**{**FINAL_TRAINING, **training})
         if progressive:

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from proxy_train.errors import DataError
-from proxy_train.files import atomic_write
+from proxy_train.files import atomic_write, load_torch_file
 
 FORMAT = "effnas.checkpoint"
 VERSION = 1
@@ -61,19 +61,7 @@ def save_checkpoint(path: str | os.PathLike[str], state: TrainState,
 def load_checkpoint(path: str | os.PathLike[str]) -> tuple[TrainState, dict[str, Any]]:
     """Read a checkpoint: ``(state, meta)``. A corrupt or foreign file raises ``DataError``."""
     source = Path(path)
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"checkpoint {str(source)!r} not found") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        raise DataError(f"{source} is not a readable checkpoint: {type(exc).__name__}: "
-                        f"{first}") from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"{source} is not an effnas checkpoint (no format {FORMAT!r})")
-    if payload.get("version") != VERSION:
-        raise DataError(f"{source}: checkpoint version {payload.get('version')!r} not "
-                        f"supported; this version reads {VERSION}")
+    payload = load_torch_file(source, kind="checkpoint", file_format=FORMAT, version=VERSION)
     try:
         state = TrainState(**{f.name: payload[f.name] for f in fields(TrainState)})
     except KeyError as exc:

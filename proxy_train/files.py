@@ -7,7 +7,9 @@ import tempfile
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
+
+from proxy_train.errors import DataError
 
 
 def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], object]) -> Path:
@@ -39,3 +41,27 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], obje
 
 
 __all__ = ["atomic_write"]
+
+
+def load_torch_file(path: str | os.PathLike[str], *, kind: str, file_format: str,
+                    version: int) -> dict[str, Any]:
+    """Read one of our ``torch.save`` files (plain dicts, loaded with ``weights_only=True``)
+    and check its ``format`` and ``version``: a missing, unreadable or foreign file raises
+    ``DataError`` naming ``kind`` (``model file``, ``checkpoint``)."""
+    import torch  # imported here: atomic_write alone must not pull torch in
+
+    source = Path(path)
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise DataError(f"{kind} {str(source)!r} not found") from None
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        raise DataError(f"{source} is not a readable {kind}: {type(exc).__name__}: "
+                        f"{first}") from None
+    if not isinstance(payload, dict) or payload.get("format") != file_format:
+        raise DataError(f"{source} is not an effnas {kind} (no format {file_format!r})")
+    if payload.get("version") != version:
+        raise DataError(f"{source}: {kind} version {payload.get('version')!r} not "
+                        f"supported; this version reads {version}")
+    return payload

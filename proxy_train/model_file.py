@@ -26,7 +26,7 @@ import torch
 from torch import nn
 
 from proxy_train.errors import DataError
-from proxy_train.files import atomic_write
+from proxy_train.files import atomic_write, load_torch_file
 from search_space.codec import decode, encode
 from search_space.errors import SpecError
 from search_space.model import build_model
@@ -81,19 +81,7 @@ def load_model(path: str | os.PathLike[str]) -> TrainedModel:
     source = Path(path)
     if source.is_dir():
         source = source / "model.pt"
-    try:
-        payload = torch.load(source, map_location="cpu", weights_only=True)
-    except FileNotFoundError:
-        raise DataError(f"model file {str(source)!r} not found") from None
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not our file"
-        raise DataError(f"{source} is not a readable model file: {type(exc).__name__}: "
-                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") \
-            from None
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise DataError(f"{source} is not an effnas model file (no format {FORMAT!r})")
-    if payload.get("version") != VERSION:
-        raise DataError(f"{source}: model file version {payload.get('version')!r} not "
-                        f"supported; this version reads {VERSION}")
+    payload = load_torch_file(source, kind="model file", file_format=FORMAT, version=VERSION)
     try:
         spec = decode(str(payload["arch"]))
         return TrainedModel(spec=spec, num_classes=int(payload["num_classes"]),

@@ -58,7 +58,7 @@ from typing import Any
 
 from proxy_train.errors import RecipeError
 from proxy_train.recipe import Stage
-from search_space.checks import is_int, is_number
+from search_space.checks import check_keys, is_int, is_number
 
 SOURCES: tuple[str, ...] = ("paper", "released")
 IBASE = 128
@@ -98,13 +98,7 @@ class ProgressiveRecipe:
         left out (defaults); unknown or malformed fields raise ``RecipeError`` naming them."""
         if not isinstance(obj, Mapping):
             raise RecipeError(f"progressive recipe must be an object, got {type(obj).__name__}")
-        unknown = sorted(set(obj) - set(_FIELDS))
-        if unknown:
-            raise RecipeError(f"unknown progressive recipe field(s) {unknown}; expected some of "
-                              f"{list(_FIELDS)}")
-        missing = [k for k in _RANGES if k not in obj]
-        if missing:
-            raise RecipeError(f"progressive recipe needs {missing} (each [min, max])")
+        check_keys(obj, _FIELDS, _RANGES, where="progressive recipe", error=RecipeError)
         pairs = {k: _pair(k, obj[k]) for k in _RANGES}
         rest = {k: obj[k] for k in ("stages", "epochs", "source", "basis") if k in obj}
         return cls(**pairs, **rest)  # type: ignore[arg-type]

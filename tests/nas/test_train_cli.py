@@ -166,12 +166,12 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path: Path, capsys: pytest
 
 
 @pytest.mark.parametrize(("recipe", "message"), [
-    ({"training": {"optimiser": "sgd"}}, "unknown training field(s) ['optimiser']"),
-    ({"training": {"epochs": 5}}, "unknown training field(s) ['epochs']"),
+    ({"training": {"optimiser": "sgd"}}, "training: unknown field 'optimiser'; allowed: "),
+    ({"training": {"epochs": 5}}, "training: unknown field 'epochs'; allowed: "),
     ({"progressive": {"randaug": [5, 99]}}, "randaug [5, 99]: each must be a number in [0, 30]"),
     ({"progressive": {"image_size": [64, 32]}}, "image_size [64, 32]: min 64 is above max 32"),
     ({"training": {"crop_area": 0}}, "crop_area 0 must be a number in"),
-    ({"schedule": {}}, "unknown table(s) ['schedule']"),
+    ({"schedule": {}}, "unknown field 'schedule'; allowed: progressive, training"),
 ])
 def test_bad_recipe_files(tmp_path: Path, capsys: pytest.CaptureFixture, recipe: dict,
                           message: str) -> None:

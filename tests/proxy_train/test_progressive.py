@@ -125,7 +125,7 @@ def test_sizes_fit_a_data_set_stored_smaller() -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"colour": 1}, "unknown progressive recipe field(s) ['colour']"),
+    ({"colour": 1}, "progressive recipe: unknown field 'colour'; allowed: image_size, "),
     ({"image_size": [300, 128]}, "image_size [300, 128]: min 300 is above max 128"),
     ({"image_size": [4, 128]}, "image_size [4, 128]: each must be an integer >= 8"),
     ({"image_size": 128}, "image_size 128 must be a pair [min, max]"),
@@ -139,6 +139,6 @@ def test_recipe_file_errors(changes: dict, message: str) -> None:
     with pytest.raises(RecipeError) as info:
         ProgressiveRecipe.from_dict({**base, **changes})
     assert message in str(info.value)
-    with pytest.raises(RecipeError, match=r"progressive recipe needs \['mixup'\]"):
+    with pytest.raises(RecipeError, match="progressive recipe: missing field 'mixup'"):
         ProgressiveRecipe.from_dict({"image_size": [8, 9], "randaug": [0, 1],
                                      "dropout": [0, 0]})
