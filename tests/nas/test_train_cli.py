@@ -115,6 +115,28 @@ def test_kill_9_then_resume_ends_like_an_uninterrupted_run(tmp_path: Path) -> No
     assert (ra["test_top1"], ra["test_top1_ema"]) == (rb["test_top1"], rb["test_top1_ema"])
 
 
+def test_sigterm_keeps_the_finished_epochs_and_says_how_to_continue(tmp_path: Path) -> None:
+    out = tmp_path / "stopped"
+    proc = _run(out, 30)
+    try:
+        deadline = time.monotonic() + 120
+        while not (out / "metrics.parquet").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stderr
+            time.sleep(0.05)
+        os.killpg(proc.pid, signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    assert proc.returncode == 143
+    assert err.strip().splitlines()[-1] == (
+        f"interrupted by SIGTERM: finished epochs are saved; run the same command with --out "
+        f"{out} to continue")
+    state, _ = load_checkpoint(out / "checkpoint.pt")
+    assert len(read_metrics(out / "metrics.parquet")) == state.epochs_run >= 1
+
+
 def test_out_of_memory_names_stage_size_and_batch_and_keeps_the_checkpoint(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture) -> None:
     original = loop.TrainStep.__call__
