@@ -2,7 +2,8 @@
 
 The order of work makes bad input cost nothing and leave nothing behind:
 
-1. the settings, ``--out``, hardware, space and reference are checked (milliseconds);
+1. the settings, ``--out``, hardware, space and reference are checked (milliseconds), and a
+   ``--address`` is resolved and probed (seconds at most: ``nas.cluster``);
 2. ``--out`` is claimed: created if needed and locked, so a folder another process writes into
    is refused at once; the run stored there is checked against the settings;
 3. the data is loaded and the constraints are checked against the space's smallest spec;
@@ -27,6 +28,7 @@ from nas.setup import Say, check_settings, prepare_setup, time_reference_once
 from nas.trial import TrialContext
 from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
+from results.errors import LeaderboardError
 from results.report import plot_run
 from search_space.spec import ArchSpec
 
@@ -63,12 +65,17 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
     """
     tell: Say = say or (say_on_stderr if config.progress else _silent)
     signals = signals or StopSignals()
-    folder = RunFolder(config.out)
+    folder = RunFolder(config.out, paced=True)
     stored: dict[str, Any] | None = None
     try:
         with signals:
             check_out(config.out)
             plan = check_settings(config)
+            if config.executor == "ray" and config.address is not None:
+                tell(f"looking for the Ray cluster at {config.address} ...")
+                from nas.ray_executor import resolve_address
+
+                resolve_address(config.address)
             with folder.claim():
                 stored = folder.stored(config)
                 if folder.restored:
@@ -86,6 +93,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 finally:
                     if run is not None:
                         run.progress.close()  # before any message: never glued to the bar
+                        _flush(run)
                     executor.shutdown()
                 summary = run.close()
                 plots = plot_run(run.leaderboard.read(), run.run_dir)
@@ -93,6 +101,15 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
         raise
     return summary, plots
+
+
+def _flush(run: SearchRun) -> None:
+    """Bring the Parquet leaderboard up to date with its log, however the run ends (a failure
+    here costs nothing: the log keeps the rows, and the next start folds them in)."""
+    try:
+        run.leaderboard.flush()
+    except (LeaderboardError, OSError):
+        pass
 
 
 def _start_executor(config: SearchConfig, signals: StopSignals, say: Say) -> Executor:

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,6 +22,7 @@ from results.leaderboard import (
     write_best_json,
 )
 from results.pareto import pareto_mask
+from results.pending import PENDING_FILE, PendingLog
 from results.schema import COLUMN_NAMES, validate_row
 from search_space.codec import decode, from_dict
 from search_space.resolve import resolve_arch
@@ -43,7 +45,7 @@ def test_round_trip_rows_and_types(tmp_path: Path, rows: list[dict[str, Any]]) -
     assert df.loc[0, "started_at"] == pd.Timestamp("2024-05-01 12:00", tz="UTC")
     assert df["pareto"].dtype == bool
     meta = pq.read_schema(tmp_path / LEADERBOARD_FILE).metadata
-    assert meta[b"effnas.schema_version"] == b"1"
+    assert meta[b"effnas.schema_version"] == b"2"
     assert json.loads(meta[b"effnas.settings"]) == {"budget": 5, "strategy": "random"}
 
 
@@ -66,8 +68,9 @@ def test_other_readers_read_the_file(tmp_path: Path, rows: list[dict[str, Any]])
     assert frame["started_at"].dtype == pl.Datetime("us", "UTC")
 
 
-def test_crash_mid_write_keeps_the_old_file(tmp_path: Path, rows: list[dict[str, Any]],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_write_keeps_the_old_file_and_the_row(tmp_path: Path,
+                                                       rows: list[dict[str, Any]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     board = Leaderboard(tmp_path)
     board.extend(rows[:3])
     path = tmp_path / LEADERBOARD_FILE
@@ -75,17 +78,85 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path: Path, rows: list[dict[str,
 
     def crash(table: Any, fh: Any) -> None:
         fh.write(b"PAR1 partial garbage")
-        raise KeyboardInterrupt  # the process is killed half-way through the write
+        raise KeyboardInterrupt  # the process is killed half-way through the rewrite
 
     monkeypatch.setattr(lb_module, "_write_table", crash)
     with pytest.raises(KeyboardInterrupt):
         board.append(rows[3])
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == [LEADERBOARD_FILE]  # no temporary file left behind
-    assert len(board) == 3  # the failed append did not reach memory either
+    assert path.read_bytes() == before  # the file is intact ...
+    assert sorted(os.listdir(tmp_path)) == [LEADERBOARD_FILE, PENDING_FILE]  # no temporary file
+    assert len(Leaderboard(tmp_path)) == 4  # ... and the row was recorded before the rewrite
     monkeypatch.undo()
-    board.append(rows[3])
-    assert len(Leaderboard(tmp_path).rows()) == 4
+    board.append(rows[4])
+    board.flush()
+    assert Leaderboard(tmp_path).rows() == [validate_row(r) for r in rows]
+    assert pq.read_table(path).num_rows == 5 and not (tmp_path / PENDING_FILE).exists()
+
+
+def test_appends_cost_the_same_however_many_rows(tmp_path: Path, make_row: Any,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Between rewrites of the Parquet file, an append writes one line of the log: its bytes
+    do not grow with the rows before it. Readers of the file see a complete prefix."""
+    monkeypatch.setattr(lb_module, "SNAPSHOT_FACTOR", 1e9)  # no rewrite after the first
+    board = Leaderboard(tmp_path, paced=True)
+    board.append(make_row(0))
+    sizes = []
+    for i in range(1, 61):
+        before = board.bytes_written
+        board.append(make_row(i))
+        sizes.append(board.bytes_written - before)
+    assert max(sizes[-10:]) <= 1.05 * max(sizes[:10])
+    assert pq.read_table(tmp_path / LEADERBOARD_FILE).num_rows == 1  # a prefix ...
+    assert len(Leaderboard(tmp_path)) == 61 and board.pending == 60  # ... and the log the rest
+    assert pd.read_parquet(tmp_path / LEADERBOARD_FILE)["trial_id"].tolist() == [0]
+    board.flush()
+    assert pq.read_table(tmp_path / LEADERBOARD_FILE).num_rows == 61 and board.pending == 0
+
+
+def test_the_file_is_rewritten_at_most_a_twentieth_of_the_time(
+        tmp_path: Path, make_row: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"now": 0.0}
+    monkeypatch.setattr(lb_module.time, "monotonic", lambda: clock["now"])
+    real = lb_module._write_table
+
+    def slow_write(table: Any, fh: Any) -> None:
+        clock["now"] += 0.1  # each rewrite takes 0.1 s
+        real(table, fh)
+
+    monkeypatch.setattr(lb_module, "_write_table", slow_write)
+    board = Leaderboard(tmp_path, paced=True)
+    rewrites = []
+    for i in range(40):
+        clock["now"] += 0.25  # a candidate every 0.25 s
+        before = pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows if i else 0
+        board.append(make_row(i))
+        rewrites.append(pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows != before)
+    # 1.9 s must pass after a 0.1 s rewrite: every 8th candidate (8 x 0.25 s) is written
+    assert sum(rewrites) == 5 and rewrites[0] and rewrites[8] and not any(rewrites[1:8])
+
+
+def test_torn_and_repeated_log_lines(tmp_path: Path, make_row: Any,
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(lb_module, "SNAPSHOT_FACTOR", 1e9)
+    board = Leaderboard(tmp_path, paced=True)
+    board.extend([make_row(0), make_row(1)])
+    board.append(make_row(2))
+    log = tmp_path / PENDING_FILE
+    with open(log, "ab") as fh:
+        fh.write(b'{"index": 3, "row": {"run_')  # a crash cut the last line short
+    assert len(Leaderboard(tmp_path)) == 3
+    pending = PendingLog(tmp_path)
+    assert [r["trial_id"] for r in pending.read(start=2)] == [2]
+    pending.append(3, [validate_row(make_row(3))])  # the torn line is cut off first
+    assert [r["trial_id"] for r in Leaderboard(tmp_path).rows()] == [0, 1, 2, 3]
+    # a crash after the file was rewritten but before the log was emptied: no row twice
+    kept = log.read_bytes()
+    Leaderboard(tmp_path).flush()
+    log.write_bytes(kept)
+    assert [r["trial_id"] for r in Leaderboard(tmp_path).rows()] == [0, 1, 2, 3]
+    log.write_bytes(kept + b"garbage\n")
+    with pytest.raises(LeaderboardError, match="line 3 is not a leaderboard row"):
+        Leaderboard(tmp_path).read()
 
 
 def test_concurrent_reader_never_sees_a_partial_file(tmp_path: Path, make_row: Any) -> None:
@@ -139,13 +210,38 @@ def test_other_schema_version_is_refused(tmp_path: Path, rows: list[dict[str, An
     path = tmp_path / LEADERBOARD_FILE
     table = pq.read_table(path)
     meta = dict(table.schema.metadata)
-    meta[b"effnas.schema_version"] = b"2"
+    meta[b"effnas.schema_version"] = b"3"
     pq.write_table(table.replace_schema_metadata(meta), path)
-    with pytest.raises(LeaderboardError, match="schema version '2'; this version reads 1"):
+    with pytest.raises(LeaderboardError, match="schema version '3'; this version reads 2 and "
+                                               "older"):
+        Leaderboard(tmp_path).read()
+    meta[b"effnas.schema_version"] = b"1"  # version 1 had no objective, node_id, host
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(LeaderboardError, match="columns of schema version 1"):
         Leaderboard(tmp_path).read()
     pq.write_table(table.drop_columns(["pareto"]), path)
     with pytest.raises(LeaderboardError, match="does not have the leaderboard columns"):
         Leaderboard(tmp_path).read()
+
+
+def test_version_1_files_are_read_as_version_2(tmp_path: Path,
+                                                rows: list[dict[str, Any]]) -> None:
+    Leaderboard(tmp_path, settings={"budget": 5}).extend(rows)
+    path = tmp_path / LEADERBOARD_FILE
+    table = pq.read_table(path).drop_columns(["objective", "node_id", "host"])
+    meta = dict(table.schema.metadata)
+    meta[b"effnas.schema_version"] = b"1"
+    v1 = table.replace_schema_metadata(meta).set_column(
+        table.column_names.index("schema_version"), "schema_version",
+        pa.array([1] * len(rows), pa.int64()))
+    pq.write_table(v1, path)
+    board = Leaderboard(tmp_path)
+    assert board.rows() == [validate_row({**r, "node_id": None, "host": None}) for r in rows]
+    assert board.settings == {"budget": 5}
+    board.append(rows[0] | {"trial_id": 5})  # written back as version 2
+    board.flush()
+    assert pq.read_schema(path).metadata[b"effnas.schema_version"] == b"2"
+    assert pd.read_parquet(path)["objective"].tolist() == ["train"] * 6
 
 
 def test_finished_hashes_and_best(tmp_path: Path, rows: list[dict[str, Any]],
