@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from nas.cluster import check_reachable
 from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig, check_out
 from nas.interrupt import Interrupted, StopSignals
 from search_space.cli import OneLineParser
@@ -93,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = config_from_args(args)
             check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
+            if config.executor == "ray" and config.address not in (None, "auto"):
+                check_reachable(config.address, config.address)  # no heavy import either
             from nas.search import run_search  # heavy imports only once the arguments are sound
 
             summary, plots = run_search(config, signals=signals)

@@ -8,8 +8,9 @@ variables), so it is tested without Ray; ``nas.ray_executor`` feeds it what Ray 
   for minutes, printing C++ warnings, where this takes at most :data:`PROBE_TIMEOUT_S`.
 * **Authentication**: ``ray start --head`` (Ray >= 2.50) turns on token authentication and
   keeps the token in ``~/.ray/auth_token``; a driver must then run with ``RAY_AUTH_MODE=token``.
-  Ray sets that itself only for ``address="auto"``; :func:`use_token_if_available` does the same
-  for every address when a token is present (a cluster without authentication ignores it).
+  Ray sets that itself only for ``address="auto"``; the Ray executor does the same for every
+  address when :func:`token_source` finds a token (a cluster without authentication ignores
+  it).
 * **Nodes**: :class:`NodeWatch` notices when no alive node can run a trial (its CPUs, GPUs and
   accelerator type) and says so once that has lasted ``--node-timeout`` seconds, so a search
   whose nodes are gone stops with an error instead of waiting forever; :func:`node_lost` tells a
@@ -21,7 +22,7 @@ from __future__ import annotations
 import os
 import socket
 import time
-from collections.abc import Callable, Mapping, MutableMapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -95,18 +96,6 @@ def token_source(environ: Mapping[str, str] | None = None) -> str | None:
     return None
 
 
-def use_token_if_available(environ: MutableMapping[str, str] | None = None) -> str | None:
-    """Set ``RAY_AUTH_MODE=token`` when it is unset and a token is available, as Ray itself
-    does for a cluster it finds on its own; returns where the token is, or None."""
-    env = os.environ if environ is None else environ
-    if env.get(AUTH_MODE_VAR):
-        return None
-    source = token_source(env)
-    if source is not None:
-        env[AUTH_MODE_VAR] = "token"
-    return source
-
-
 def auth_failure(address: str, source: str | None) -> ClusterError:
     """The one line for a cluster that refused this driver's authentication."""
     have = (f"this driver sent the token from {source}" if source
@@ -178,5 +167,5 @@ class NodeWatch:
                 "add a node and run the same command again")
 
 
-__all__ = ["ClusterError", "NodeWatch", "can_host", "check_reachable", "node_lost", "probe",
-           "ray_demand", "split_address", "token_source", "use_token_if_available"]
+__all__ = ["ClusterError", "NodeWatch", "auth_failure", "can_host", "check_reachable",
+           "node_lost", "probe", "ray_demand", "split_address", "token_source"]

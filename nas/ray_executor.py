@@ -37,6 +37,7 @@ trials land only on nodes with that accelerator.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import signal
@@ -57,13 +58,14 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from nas.cluster import (
+    AUTH_MODE_VAR,
     ClusterError,
     NodeWatch,
     auth_failure,
     check_reachable,
     node_lost,
     ray_demand,
-    use_token_if_available,
+    token_source,
 )
 from nas.config import ConfigError, SearchConfig
 from nas.driver import SearchRun
@@ -95,7 +97,8 @@ def _trainable(config: dict[str, Any], context: TrialContext, data: DataSplits,
                early_stop: bool) -> None:
     job = Job.from_config(config["job"])  # the trial boundary: the spec is decoded here, once
     node = _this_node()
-    tune.report({SCORE: 0.0, NODE: node, "epoch": 0})  # where it runs, before any work
+    # Where it runs, before any work (as JSON: Tune flattens dicts in results).
+    tune.report({SCORE: 0.0, NODE: json.dumps(node), "epoch": 0})
 
     def report(epoch: int, outcome: Outcome) -> bool:
         # Interim outcomes let ASHA compare candidates; if it stops this one, the last
@@ -154,7 +157,7 @@ class _DriverSearcher(Searcher):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         if NODE in result:
-            self._state.nodes[trial_id] = result[NODE]
+            self._state.nodes[trial_id] = json.loads(result[NODE])
 
     def on_trial_complete(self, trial_id: str, result: dict[str, Any] | None = None,
                           error: bool = False) -> None:
@@ -406,8 +409,16 @@ def resolve_address(address: str) -> str:
 def _join(given: str) -> str:
     """Join the cluster at ``given``; one :class:`ClusterError` line if it fails."""
     address = resolve_address(given)
-    source = use_token_if_available()
+    source = token_source()
     with _stderr_captured() as captured:
+        if not os.environ.get(AUTH_MODE_VAR) and source is not None:
+            # A token is present: use it, as Ray does itself for a cluster it finds on its
+            # own (and have Ray read RAY_AUTH_MODE again: it read it when it was imported).
+            from ray._private.authentication.authentication_token_setup import (
+                maybe_enable_token_auth_if_token_available,
+            )
+
+            maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
         try:
             ray.init(address=address, **_INIT)
         except Exception as exc:  # noqa: BLE001 - every way of failing becomes one line
