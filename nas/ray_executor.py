@@ -9,18 +9,19 @@ through Ray's object store (``tune.with_parameters``).
 **On a cluster** (``--address``): the address is probed before Ray is asked to join it, and an
 authentication token is used when one is present (``nas.cluster``), so a wrong address or a
 refused token is one line within seconds. Every trial first reports the node it runs on (its
-Ray node id, host and IP), which goes into its row. A trial whose worker vanishes is retried
+Ray node id, host and IP; every row records it too). A trial whose worker vanishes is retried
 up to ``--retries`` times (Tune starts it again, from scratch, wherever resources are free);
 after that its row is ``failed`` with the reason ``node lost`` when its node is gone (marked
 dead, or its raylet refuses connections) and ``worker died`` otherwise. While no alive node can
 run a trial, a watch counts; after ``--node-timeout`` seconds the run stops with an error
 instead of waiting for resources that are gone (``nas.cluster.NodeWatch``).
 
-**At scale**: Tune keeps every trial of a tuner in memory and in its experiment state, so the
-candidates run in rounds of at most :data:`ROUND` trials, each a fresh tuner (the driver and
-its strategy carry on across rounds). The experiment state is written only when a round ends
-(``TUNE_GLOBAL_CHECKPOINT_S``): the leaderboard, not Tune's state, is what a run resumes
-from, and the searcher and stopper hand Tune nothing heavy to pickle (:class:`_RunLink`).
+**At scale**: Tune saves its experiment state (every trial, its searcher and its stopper)
+every 10 s or more; holding the run, the searcher and the stopper used to put the data set and
+every row into each save, so the bytes written grew with the square of the trial count. Now
+they hand Tune only a key to the run (:class:`_RunLink`), and the state is saved once, when
+the tuner ends (``TUNE_GLOBAL_CHECKPOINT_S``): the leaderboard, not Tune's state, is what a
+run resumes from. ``bench/scale_1000.py`` measures 1000 candidates.
 
 Interrupts (``nas.interrupt``): Tune's own SIGINT handler and the stack dump Ray's core prints
 on SIGTERM are switched off before Ray starts, and the Ray processes this command starts
@@ -81,8 +82,6 @@ ACCELERATOR_PREFIX = "accelerator_type:"
 SCORE = "score"
 OUTCOME = "outcome"
 NODE = "node"
-ROUND = 200
-"""Most trials one tuner runs (see the module docstring)."""
 WATCH_EVERY_S = 1.0
 NODE_LOST = "node lost"
 WORKER_DIED = "worker died"
@@ -94,11 +93,11 @@ def _this_node() -> dict[str, str]:
 
 
 def _trainable(config: dict[str, Any], context: TrialContext, data: DataSplits,
-               early_stop: bool) -> None:
+               early_stop: bool, say_node: bool) -> None:
     job = Job.from_config(config["job"])  # the trial boundary: the spec is decoded here, once
     node = _this_node()
-    # Where it runs, before any work (as JSON: Tune flattens dicts in results).
-    tune.report({SCORE: 0.0, NODE: json.dumps(node), "epoch": 0})
+    if say_node:  # on a cluster: where it runs, before any work (JSON: Tune flattens dicts)
+        tune.report({SCORE: 0.0, NODE: json.dumps(node), "epoch": 0})
 
     def report(epoch: int, outcome: Outcome) -> bool:
         # Interim outcomes let ASHA compare candidates; if it stops this one, the last
@@ -222,8 +221,8 @@ class _StopWhenAsked(Stopper):
 
 
 class _ClusterWatch(Callback):
-    """Once a second: can some alive node still run a trial? Also says when a trial whose
-    worker or node was lost is tried again."""
+    """Once a second: can some alive node still run a trial (and does the leaderboard file
+    lag)? Also says when a trial whose worker or node was lost is tried again."""
 
     def __init__(self, link: _RunLink, state: _ExecutorState) -> None:
         self._link = link
@@ -236,6 +235,7 @@ class _ClusterWatch(Callback):
             return
         self._last = now
         self._state.failure = self._state.watch.update(ray.nodes())
+        self._link.run.leaderboard.flush_if_stale()  # rows waiting while candidates run
 
     def on_trial_recover(self, iteration: int, trials: list[Any], trial: Any,
                          **info: Any) -> None:
@@ -263,7 +263,7 @@ class RayExecutor:
             # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
             # TensorBoard logs would only duplicate it (and cannot log an Outcome).
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
-            # Nor does a run resume from Tune's experiment state: written once per round.
+            # Nor does a run resume from Tune's experiment state: saved once, at the end.
             os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(10**9))
             # Signals are ours (nas.interrupt): no Tune SIGINT handler, and no stack dump from
             # Ray's core (absl's failure signal handler) when SIGTERM arrives.
@@ -322,22 +322,22 @@ class RayExecutor:
         return ray.get(ref)
 
     def run(self, run: SearchRun) -> None:
+        if run.remaining <= 0:
+            return
         link = _RunLink(run)
         state = _ExecutorState(self._watch(run.context))
         try:
-            while run.remaining > 0 and not state.stopping(run):
-                self._round(run, link, state, min(ROUND, run.remaining))
-                run.in_flight.clear()  # a round ends with nothing in flight
+            self._fit(run, link, state)
         finally:
             link.close()
         if state.failure is not None and not run.stop_requested:
             raise ClusterError(state.failure)
 
-    def _round(self, run: SearchRun, link: _RunLink, state: _ExecutorState,
-               samples: int) -> None:
+    def _fit(self, run: SearchRun, link: _RunLink, state: _ExecutorState) -> None:
         early_stop = self.config.early_stop == "asha"
         trainable = tune.with_parameters(
-            _trainable, context=run.context, data=run.setup.data, early_stop=early_stop
+            _trainable, context=run.context, data=run.setup.data, early_stop=early_stop,
+            say_node=self.config.address is not None,  # in-process, a lost node is this one
         )
         trainable = tune.with_resources(trainable, self._resources_for(run.context))
         scheduler = None
@@ -349,7 +349,7 @@ class RayExecutor:
             tune_config=tune.TuneConfig(
                 search_alg=_DriverSearcher(link, state),
                 scheduler=scheduler,
-                num_samples=samples,
+                num_samples=run.remaining,
                 max_concurrent_trials=self.config.workers,
                 reuse_actors=True,  # one worker process per slot, not one per candidate
                 metric=SCORE,
@@ -453,16 +453,15 @@ def _stderr_captured() -> Iterator[Any]:
 
 @contextmanager
 def _sigterm_blocked_for_ray(signals: StopSignals) -> Iterator[None]:
-    """Block SIGTERM while Ray starts its processes, which inherit the blocked signal: like
-    SIGINT, which Ray blocks for them itself, a group-wide SIGTERM then leaves them to this
-    process's clean stop (Ray ends them on shutdown: SIGTERM, then SIGKILL after a second).
-    Starting Ray replaces the SIGTERM handler, so ours is installed again before unblocking."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+    """Block SIGTERM in this thread while Ray starts its processes, which inherit the blocked
+    signal: like SIGINT, which Ray blocks for them itself, a group-wide SIGTERM then leaves
+    them to this process's clean stop (Ray ends them on shutdown: SIGTERM, then SIGKILL after
+    a second). Starting Ray in the main thread replaces the SIGTERM handler, so ours is
+    installed again before unblocking (in another thread Ray leaves the handlers alone)."""
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
     try:
         yield
-        signals.install()
+        if threading.current_thread() is threading.main_thread():
+            signals.install()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending SIGTERM arrives now

@@ -9,14 +9,15 @@ rows before it, while the Parquet file stays one complete file at every moment:
 2. **The Parquet file is rewritten from memory** (atomically: a temporary file in the same
    folder, flushed and fsynced, then ``os.replace``), after which the log is emptied. By
    default after every append. A *paced* leaderboard (``paced=True``: the search's) rewrites
-   it only once the time since its last rewrite is at least :data:`SNAPSHOT_FACTOR` times what
-   that rewrite took (Ray Tune paces its own experiment state the same way), and always on
-   :meth:`Leaderboard.flush`, which the search calls when it ends in any way and when it
-   starts (so a killed run's log is folded in by the next one). Writing the file then takes
-   at most about 5% of a run's time; when candidates take minutes, every row still reaches
-   the file as it is recorded; when they take milliseconds (``--objective surrogate``), the
-   file can lag by the rows of the last second or so, and the bytes written per row stay
-   constant instead of growing with the file.
+   it only when the rows waiting in the log reach :data:`PACE_FRACTION` of the rows in the
+   file, or :data:`PACE_SECONDS` have passed since the last rewrite (:meth:`flush_if_stale`
+   also checks the second rule between appends), and always on :meth:`Leaderboard.flush`,
+   which the search calls when it ends in any way and when it starts (so a killed run's log
+   is folded in by the next one). When candidates take longer than :data:`PACE_SECONDS`,
+   every row reaches the file as it is recorded. When they take milliseconds (``--objective
+   surrogate``), the file is rewritten after every 10% more rows: the bytes written per row
+   stay constant (about the row's log line plus ten times its share of the file) however many
+   rows the run has, and the file lags by at most a tenth of the rows or half a minute.
 
 A reader (pandas, DuckDB, Polars, another process) therefore sees either the old or the new
 file, never a half-written one: a prefix of the run's rows, complete up to the last rewrite.
@@ -61,9 +62,10 @@ BEST_FILE = "best.json"
 BEST_SCHEMA_VERSION = 1
 META_SCHEMA_VERSION = "effnas.schema_version"
 META_SETTINGS = "effnas.settings"
-SNAPSHOT_FACTOR = 19.0
-"""The Parquet file is rewritten once the time since its last rewrite is at least this many
-times what that rewrite took: at most ~5% of the time goes to rewriting it."""
+PACE_FRACTION = 0.1
+"""A paced leaderboard rewrites its file once the log holds this fraction of the file's rows."""
+PACE_SECONDS = 30.0
+"""... or once this long has passed since its last rewrite."""
 
 
 class Leaderboard:
@@ -86,8 +88,7 @@ class Leaderboard:
         self._settings: dict[str, Any] | None = dict(settings) if settings is not None else None
         self._in_file = 0
         """How many of the rows the Parquet file holds."""
-        self._last_write_end = 0.0
-        self._last_write_s = 0.0
+        self._last_write = -float("inf")
         self.bytes_written = 0
         """Bytes this object wrote to the file and its log (for benchmarks)."""
 
@@ -160,6 +161,13 @@ class Leaderboard:
             self._write(current)
         return [dict(r) for r in new]
 
+    def flush_if_stale(self) -> None:
+        """Rewrite the Parquet file if it lacks rows and :data:`PACE_SECONDS` have passed since
+        its last rewrite (a paced leaderboard's owner calls this now and then)."""
+        if self._rows is not None and self._in_file < len(self._rows) \
+                and time.monotonic() - self._last_write >= PACE_SECONDS:
+            self._write(self._rows)
+
     def flush(self) -> None:
         """Rewrite the Parquet file now if the log holds rows it does not."""
         rows = self._load()
@@ -196,8 +204,11 @@ class Leaderboard:
         return len(front)
 
     def _snapshot_due(self) -> bool:
-        return not self.paced or \
-            time.monotonic() - self._last_write_end >= SNAPSHOT_FACTOR * self._last_write_s
+        if not self.paced:
+            return True
+        waiting = len(self._rows or ()) - self._in_file
+        return waiting >= max(1.0, PACE_FRACTION * self._in_file) \
+            or time.monotonic() - self._last_write >= PACE_SECONDS
 
     def _table(self, rows: list[dict[str, Any]]) -> pa.Table:
         metadata = {META_SCHEMA_VERSION: str(SCHEMA_VERSION),
@@ -205,7 +216,6 @@ class Leaderboard:
         return pa.Table.from_pylist(rows, schema=arrow_schema(metadata))
 
     def _write(self, rows: list[dict[str, Any]]) -> None:
-        started = time.monotonic()
         table = self._table(rows)
         try:
             atomic_write(self.path, lambda fh: _write_table(table, fh))
@@ -214,8 +224,7 @@ class Leaderboard:
         except OSError as exc:
             raise LeaderboardError(f"could not write {self.path}: {exc}") from None
         self._in_file = len(rows)
-        self._last_write_end = time.monotonic()
-        self._last_write_s = self._last_write_end - started
+        self._last_write = time.monotonic()
 
 
 def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any]]:
