@@ -76,6 +76,13 @@ def test_validate_rejects_with_the_column_named(change: dict, message: str, make
     assert isinstance(info.value, NasError)
 
 
+def test_the_readme_shows_the_generated_table() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert schema_markdown() in readme
+
+
 def test_markdown_documents_every_column() -> None:
     text = schema_markdown()
     assert "| column | type | nullable | description |" in text
