@@ -169,15 +169,19 @@ class _DriverSearcher(Searcher):
             return  # ended by the stop: not a result, evaluated again when the run continues
         outcome = (result or {}).get(OUTCOME)
         if not isinstance(outcome, Outcome):
-            reason = lost_reason(node) if error else "trial ended without a result"
+            reason = (lost_reason(node, self._state.on_cluster) if error
+                      else "trial ended without a result")
             outcome = dataclasses.replace(run.lost(job, reason), node=node)
         run.complete(job, outcome)
 
 
-def lost_reason(node: dict[str, Any] | None) -> str:
-    """Why a trial's worker vanished: its node is gone, or only its worker process."""
+def lost_reason(node: dict[str, Any] | None, on_cluster: bool) -> str:
+    """Why a trial's worker vanished: its node is gone, or only its worker process. (In
+    process, the node is this machine: only a worker can have been lost.)"""
+    if not on_cluster:
+        return WORKER_DIED
     if node is None:
-        return WORKER_DIED + " before it started"
+        return WORKER_DIED + " before it said where it ran"
     return NODE_LOST if node_lost(_node_entry(node.get("node_id"))) else WORKER_DIED
 
 
@@ -188,7 +192,8 @@ def _node_entry(node_id: object) -> dict[str, Any] | None:
 class _ExecutorState:
     """What the searcher, the stopper and the watch share during one run."""
 
-    def __init__(self, watch: NodeWatch) -> None:
+    def __init__(self, watch: NodeWatch, on_cluster: bool) -> None:
+        self.on_cluster = on_cluster
         self.jobs: dict[str, Job] = {}
         self.nodes: dict[str, dict[str, Any]] = {}
         self.watch = watch
@@ -203,7 +208,7 @@ class _ExecutorState:
 
     @staticmethod
     def _empty() -> _ExecutorState:
-        return _ExecutorState(NodeWatch({}, 0.0, ""))
+        return _ExecutorState(NodeWatch({}, 0.0, ""), on_cluster=False)
 
 
 class _StopWhenAsked(Stopper):
@@ -245,7 +250,8 @@ class _ClusterWatch(Callback):
             return
         where = "" if node is None else f" on {node.get('host')} (node {node.get('node_id')})"
         self._link.run.progress.write(
-            f"candidate {job.number}: {lost_reason(node)}{where}; trying it again "
+            f"candidate {job.number}: {lost_reason(node, self._state.on_cluster)}{where}; "
+            "trying it again "
             f"(retry {trial.num_failures} of {self._link.run.config.retries})")
 
 
@@ -325,7 +331,7 @@ class RayExecutor:
         if run.remaining <= 0:
             return
         link = _RunLink(run)
-        state = _ExecutorState(self._watch(run.context))
+        state = _ExecutorState(self._watch(run.context), self.config.address is not None)
         try:
             self._fit(run, link, state)
         finally:
