@@ -1,17 +1,10 @@
 """How good are the search strategies, without training anything?
 
 A cheap, replayable surrogate stands in for proxy training and timing, over a shipped space
-(default ``paper``: the EfficientNet-B4 backbone space of the paper):
-
-* **accuracy**: ``0.72 + 0.12 * (1 - sqrt(MACs_ref / MACs))`` (bigger networks are more
-  accurate, with diminishing returns, so the reward's cost terms put the optimum near the
-  reference size) plus a fixed random score per (decision, choice) and two pairwise
-  interactions (``s4.block x s5.block``, ``s2.kernel x s3.expansion``), drawn once from
-  ``--problem-seed``; clipped to [0, 1]. Deterministic: the same spec always scores the same.
-* **step time**: per stage, MACs at a cost per MAC that is 2.5x higher for MBConv (depthwise
-  convolutions are memory-bound on accelerators) than for Fused-MBConv, plus activation
-  traffic and a fixed per-layer overhead, from ``search_space.cost.stage_costs``.
-* **params**: ``search_space.cost.count_params``.
+(default ``paper``: the EfficientNet-B4 backbone space of the paper): ``nas.surrogate.Surrogate``,
+the same function ``nas-search --objective surrogate`` evaluates (its docstring defines it),
+here at resolution 224 against EfficientNet-B4, with its random scores drawn from
+``--problem-seed``. Deterministic: the same spec always scores the same.
 
 The reward is the paper's ``A * S^-0.07 * P^-0.05`` against EfficientNet-B4. Each strategy
 runs ``max(--budgets)`` asks/tells per seed; the best reward after each budget is recorded.
@@ -38,60 +31,37 @@ from pathlib import Path
 
 import numpy as np
 
-from search_space.cost import count_macs, count_params, stage_costs
+from search_space.cost import count_params
 from search_space.presets import get_preset
-from search_space.sampling import decisions, sample, to_choices
+from search_space.sampling import decisions, sample
 from search_space.space import SearchSpace
 from search_space.space_files import load_space
-from search_space.spec import FUSED, ArchSpec
+from search_space.spec import ArchSpec
 
 from nas.reward import reward
 from nas.strategies import STRATEGY_NAMES, Observation, make_strategy
+from nas.surrogate import Surrogate
 
 RESOLUTION = 224
 REFERENCE = "efficientnet-b4"
 
 
-class Surrogate:
-    """The fixed objective: accuracy, step time (ms) and params of a spec."""
+class Objective:
+    """The surrogate as a strategy sees it: an observation (reward and objectives) per spec."""
 
     def __init__(self, space: SearchSpace, problem_seed: int) -> None:
-        rng = random.Random(problem_seed)
-        self.space = space
-        self.scores = {(d.name, c): rng.gauss(0.0, 0.006) for d in decisions(space)
-                       for c in d.choices}
-        self.pairs = {key: rng.gauss(0.0, 0.015) for key in
-                      [("s4.block", a, "s5.block", b) for a in ("fused", "mbconv")
-                       for b in ("fused", "mbconv")]
-                      + [("s2.kernel", k, "s3.expansion", e) for k in (3, 5) for e in (1, 4, 6)]}
         ref = get_preset(REFERENCE).spec
-        self.ref_macs = count_macs(ref, RESOLUTION)
+        self.surrogate = Surrogate(space, ref, RESOLUTION, problem_seed)
+        self.ref_step = self.surrogate.step_time_ms(ref)
         self.ref_params = count_params(ref)
-        self.ref_step = self.step_time(ref)
-
-    def step_time(self, spec: ArchSpec) -> float:
-        costs = stage_costs(spec, RESOLUTION)
-        per_mac = [1.0] + [1.0 if s.block == FUSED else 2.5 for s in spec.stages] + [1.0, 1.0]
-        ms = sum(c.macs * k for c, k in zip(costs, per_mac)) / 2e9
-        ms += sum(c.activations for c in costs) / 4e7
-        return ms + 0.05 * spec.num_blocks
-
-    def accuracy(self, spec: ArchSpec) -> float:
-        choices = to_choices(self.space, spec)
-        acc = 0.72 + 0.12 * (1.0 - math.sqrt(self.ref_macs / count_macs(spec, RESOLUTION)))
-        acc += sum(self.scores.get((name, value), 0.0) for name, value in choices.items())
-        for (a, va, b, vb), score in self.pairs.items():
-            if choices.get(a) == va and choices.get(b) == vb:
-                acc += score
-        return min(1.0, max(0.0, acc))
 
     def __call__(self, spec: ArchSpec) -> Observation:
-        acc, step, params = self.accuracy(spec), self.step_time(spec), count_params(spec)
+        acc, step, params = self.surrogate(spec)
         value = reward(acc, step, params, ref_step_time=self.ref_step, ref_params=self.ref_params)
         return Observation.ok(value, (acc, step, float(params)))
 
 
-def best_after(name: str, space: SearchSpace, objective: Surrogate, seed: int,
+def best_after(name: str, space: SearchSpace, objective: Objective, seed: int,
                budgets: Sequence[int]) -> dict[int, float]:
     strategy = make_strategy(name, space, seed=seed, num_classes=1000)
     best, out = -math.inf, {}
@@ -131,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     budgets = sorted(int(b) for b in args.budgets.split(","))
     names = args.strategies.split(",")
     space = load_space(args.space)
-    objective = Surrogate(space, args.problem_seed)
+    objective = Objective(space, args.problem_seed)
 
     started = time.perf_counter()
     uniform = np.array([objective(sample(space, random.Random(10_000 + i))).reward
@@ -180,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             "Best reward found after N candidates, median over seeds (higher is better); "
             "'vs random' divides by random search's median; 'of 20,000 uniform draws better' "
             "counts the uniform samples of the space with a higher reward (lower is better). "
-            "Surrogate objective and method: see the docstring of "
+            "Surrogate objective: `nas.surrogate.Surrogate`; method: see the docstring of "
             "`bench/strategy_quality.py`.",
             "",
             table,

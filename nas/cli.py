@@ -10,6 +10,7 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
+from nas.cluster import check_reachable
 from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig, check_out
 from nas.interrupt import Interrupted, StopSignals
 from search_space.cli import OneLineParser
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--space", default="v2b0", help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
     p.add_argument("--data", default="synthetic", help="data: synthetic, folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH")
     p.add_argument("--strategy", default="random", help=f"one of {', '.join(STRATEGIES)}")
+    p.add_argument("--objective", default="train",
+                   help="train (time and proxy-train every candidate) or surrogate (a "
+                        "deterministic function of the spec: a dry run of the machinery)")
     p.add_argument("--epochs", type=int, help="proxy-training epochs (default: recipe's)")
     p.add_argument("--proxy-resolution", type=int, help="proxy-training image size (default: half the data's)")
     p.add_argument("--timing-resolution", type=int, help="image size of the step timing (default: the data's)")
@@ -36,7 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--early-stop", default="none", help=f"one of {', '.join(EARLY_STOP)}")
     p.add_argument("--cpus-per-trial", type=float)
     p.add_argument("--gpus-per-trial", type=float)
-    p.add_argument("--retries", type=int, default=1, help="retries of a trial whose worker dies")
+    p.add_argument("--retries", type=int, default=1, help="retries of a trial whose worker or node dies")
+    p.add_argument("--node-timeout", type=float, default=300.0,
+                   help="seconds to wait for a Ray node that can run a trial before stopping (default 300)")
     p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
     p.add_argument("--max-macs", type=int, help="skip candidates with more MACs at the timing resolution")
     p.add_argument("--reward-w", type=float, default=-0.07, help="exponent of normalized step time")
@@ -75,6 +81,8 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         gpus_per_trial=args.gpus_per_trial,
         retries=args.retries,
         early_stop=args.early_stop,
+        objective=args.objective,
+        node_timeout=args.node_timeout,
         progress=not args.no_progress,
     )
 
@@ -86,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
         try:
             config = config_from_args(args)
             check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
+            if config.executor == "ray" and config.address not in (None, "auto"):
+                check_reachable(config.address, config.address)  # no heavy import either
             from nas.search import run_search  # heavy imports only once the arguments are sound
 
             summary, plots = run_search(config, signals=signals)

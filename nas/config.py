@@ -20,6 +20,7 @@ from search_space.errors import NasError
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
 EXECUTORS: tuple[str, ...] = ("ray", "inline")
 EARLY_STOP: tuple[str, ...] = ("none", "asha")
+OBJECTIVES: tuple[str, ...] = ("train", "surrogate")
 MAX_SEED = 2**32 - 1  # numpy's and Optuna's samplers take seeds up to this
 MIN_RESOLUTION = 8
 
@@ -39,7 +40,10 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "timing_resolution",
     "max_params",
     "max_macs",
+    "objective",
 )
+IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train"}
+"""Defining settings added after runs were first stored, with the value such a run had."""
 
 
 class ConfigError(NasError, ValueError):
@@ -75,6 +79,10 @@ class SearchConfig:
     gpus_per_trial: float | None = None
     retries: int = 1
     early_stop: str = "none"
+    objective: str = "train"
+    node_timeout: float = 300.0
+    """Seconds a trial may wait for a Ray node with the resources it needs, while none is
+    alive, before the run stops with an error."""
     progress: bool = True
 
     def __post_init__(self) -> None:
@@ -89,14 +97,26 @@ class SearchConfig:
         return {name: getattr(self, name) for name in IDENTITY_FIELDS}
 
 
+def stored_setting(stored_config: dict[str, Any], name: str) -> Any:
+    """A defining setting of a stored run; for one added later, the value older runs had."""
+    if name in stored_config:
+        return stored_config[name]
+    return IDENTITY_DEFAULTS[name]
+
+
 def check_same_run(config: SearchConfig, stored: dict[str, Any], run_dir: Path) -> None:
     """Refuse to continue a run in ``run_dir`` whose defining settings differ."""
     old = stored.get("config", {})
     for name in IDENTITY_FIELDS:
-        if name in old and old[name] != getattr(config, name):
+        if name not in old and name not in IDENTITY_DEFAULTS:
+            continue
+        before = stored_setting(old, name)
+        if before != getattr(config, name):
+            what = (f"a {before} run, not a {config.objective} one" if name == "objective"
+                    else f"{name} was {before!r}, now {getattr(config, name)!r}")
             raise ConfigError(
-                f"--out {run_dir} holds a different run: {name} was {old[name]!r}, now "
-                f"{getattr(config, name)!r}; use another --out or the same settings"
+                f"--out {run_dir} holds a different run: {what}; use another --out or the "
+                "same settings"
             )
 
 
@@ -131,10 +151,14 @@ def _problems(c: SearchConfig) -> list[str]:
         out.append(f"unknown strategy {c.strategy!r}; expected one of {list(STRATEGIES)}")
     if c.executor not in EXECUTORS:
         out.append(f"unknown executor {c.executor!r}; expected one of {list(EXECUTORS)}")
+    if c.objective not in OBJECTIVES:
+        out.append(f"unknown objective {c.objective!r}; expected one of {list(OBJECTIVES)}")
     if c.early_stop not in EARLY_STOP:
         out.append(f"unknown early stop {c.early_stop!r}; expected one of {list(EARLY_STOP)}")
     if c.early_stop == "asha" and c.executor != "ray":
         out.append("--early-stop asha needs --executor ray")
+    if c.early_stop == "asha" and c.objective == "surrogate":
+        out.append("--early-stop asha needs --objective train: a surrogate has no epochs")
     if not is_int(c.workers) or c.workers < 1:
         out.append(f"--workers {c.workers!r} must be a whole number >= 1")
     if c.executor == "inline" and c.workers != 1:
@@ -158,7 +182,7 @@ def _problems(c: SearchConfig) -> list[str]:
                    "step timing never shares a device with another trial")
     if c.timing_steps is not None and (not is_int(c.timing_steps) or c.timing_steps < 3):
         out.append(f"--timing-steps {c.timing_steps!r} must be a whole number >= 3")
-    for name in ("timing_budget", "cpus_per_trial"):
+    for name in ("timing_budget", "cpus_per_trial", "node_timeout"):
         value = getattr(c, name)
         if value is not None and (not is_number(value) or value <= 0):
             out.append(f"{_flag(name)} {value!r} must be a number > 0")

@@ -70,7 +70,7 @@ class SearchRun:
         rows = self.leaderboard.read()
         self.run_id: str = stored["run_id"] if stored else _new_run_id()
         self.info = RunInfo(run_id=self.run_id, strategy=config.strategy,
-                            hardware=self.context.hardware,
+                            hardware=self.context.hardware, objective=config.objective,
                             timing_resolution=self.context.timing_resolution,
                             timing_batch=self.context.timing_batch,
                             ref_step_time_ms=self.context.ref_step_time_ms,

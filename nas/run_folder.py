@@ -23,8 +23,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nas.config import IDENTITY_FIELDS, ConfigError, SearchConfig, check_same_run
 from nas.claim import FolderClaim
+from nas.config import IDENTITY_DEFAULTS, IDENTITY_FIELDS, ConfigError, SearchConfig, \
+    check_same_run, stored_setting
 from results.errors import LeaderboardError
 from results.leaderboard import Leaderboard
 from search_space.checks import is_number
@@ -36,10 +37,13 @@ _ELSEWHERE = "move it away or use another --out"
 class RunFolder:
     """``--out`` of a search: its checks, its lock, and the run stored in it."""
 
-    def __init__(self, path: str | os.PathLike[str], command: str = "nas-search") -> None:
+    def __init__(self, path: str | os.PathLike[str], command: str = "nas-search", *,
+                 paced: bool = False) -> None:
         self.path = Path(path)
         self.run_file = self.path / RUN_FILE
-        self.leaderboard = Leaderboard(self.path)
+        self.leaderboard = Leaderboard(self.path, paced=paced)
+        """``paced``: see ``results.leaderboard`` (the search's, which flushes it however it
+        ends)."""
         self.restored: str | None = None
         """After :meth:`stored`: which copy of the settings was missing and is rewritten."""
         self._claim = FolderClaim(self.path, command)
@@ -129,7 +133,8 @@ def record_problem(record: object) -> str | None:
     config = record.get("config")
     if not isinstance(config, dict):
         return "has no config"
-    missing = [name for name in IDENTITY_FIELDS if name not in config]
+    missing = [name for name in IDENTITY_FIELDS
+               if name not in config and name not in IDENTITY_DEFAULTS]
     if missing:
         return f"has no setting {missing[0]!r}"
     reference = record.get("reference")
@@ -142,7 +147,8 @@ def record_problem(record: object) -> str | None:
 def _difference(a: dict[str, Any], b: dict[str, Any]) -> str | None:
     """The first setting two stored copies disagree on, as ``name: a vs b``."""
     pairs = [("run_id", a["run_id"], b["run_id"])]
-    pairs += [(name, a["config"][name], b["config"][name]) for name in IDENTITY_FIELDS]
+    pairs += [(name, stored_setting(a["config"], name), stored_setting(b["config"], name))
+              for name in IDENTITY_FIELDS]
     pairs += [(f"reference {key}", a["reference"].get(key), b["reference"].get(key))
               for key in ("arch", "step_time_ms")]
     for name, x, y in pairs:

@@ -2,11 +2,14 @@
 
 The order of work makes bad input cost nothing and leave nothing behind:
 
-1. the settings, ``--out``, hardware, space and reference are checked (milliseconds);
+1. the settings, ``--out``, hardware, space and reference are checked (milliseconds), and a
+   ``--address`` is resolved and probed (seconds at most: ``nas.cluster``);
 2. ``--out`` is claimed: created if needed and locked, so a folder another process writes into
    is refused at once; the run stored there is checked against the settings;
 3. the data is loaded and the constraints are checked against the space's smallest spec;
 4. only then does Ray start and is the reference timed (or read back from the stored run).
+   A continued run's reference is stored, so while in-process Ray starts, a thread replays
+   the stored rows into the run (``_Background``): a resume proposes sooner.
 
 A failure before the run's settings are first stored removes what the claim created. SIGINT
 and SIGTERM stop the run honestly (``nas.interrupt``): finished rows are kept, candidates in
@@ -16,18 +19,20 @@ flight are ended, and :class:`~nas.interrupt.Interrupted` says how many candidat
 from __future__ import annotations
 
 import sys
+import threading
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from nas.config import SearchConfig, check_out
 from nas.driver import RunSummary, SearchRun
 from nas.interrupt import Interrupted, StopSignals
 from nas.run_folder import RunFolder
-from nas.setup import Say, check_settings, prepare_setup, time_reference_once
+from nas.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
 from nas.trial import TrialContext
 from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
-from results.report import plot_run
+from results.errors import LeaderboardError
 from search_space.spec import ArchSpec
 
 
@@ -63,12 +68,17 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
     """
     tell: Say = say or (say_on_stderr if config.progress else _silent)
     signals = signals or StopSignals()
-    folder = RunFolder(config.out)
+    folder = RunFolder(config.out, paced=True)
     stored: dict[str, Any] | None = None
     try:
         with signals:
             check_out(config.out)
             plan = check_settings(config)
+            if config.executor == "ray" and config.address is not None:
+                tell(f"looking for the Ray cluster at {config.address} ...")
+                from nas.ray_executor import resolve_address
+
+                resolve_address(config.address)
             with folder.claim():
                 stored = folder.stored(config)
                 if folder.restored:
@@ -76,18 +86,35 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 tell(f"loading data {config.data} ...")
                 data = load_data(config.data, seed=config.seed)
                 setup = prepare_setup(config, plan, data)
-                executor = _start_executor(config, signals, tell)
                 run: SearchRun | None = None
+                executor: Executor | None = None
+
+                def prepare(timed: RunSetup) -> SearchRun:
+                    return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
+                                     note=say_on_stderr)
+
                 try:
-                    setup = time_reference_once(setup, stored, executor.time_reference, tell)
-                    run = SearchRun(config, setup, folder, stored, signals=signals, say=tell,
-                                    note=say_on_stderr)
+                    if stored is not None and config.executor == "ray" and config.address is None:
+                        timed = time_reference_once(setup, stored, _never, tell)
+                        preparing = _Background(lambda: prepare(timed))
+                        try:
+                            executor = _start_executor(config, signals, tell)
+                        finally:
+                            run = preparing.result()
+                    else:
+                        executor = _start_executor(config, signals, tell)
+                        run = prepare(time_reference_once(setup, stored, executor.time_reference,
+                                                          tell))
                     executor.run(run)
                 finally:
                     if run is not None:
                         run.progress.close()  # before any message: never glued to the bar
-                    executor.shutdown()
+                        _flush(run)
+                    if executor is not None:
+                        executor.shutdown()
                 summary = run.close()
+                from results.report import plot_run  # matplotlib: only once there is a run
+
                 plots = plot_run(run.leaderboard.read(), run.run_dir)
     except Interrupted as stop:
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
@@ -95,11 +122,50 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
     return summary, plots
 
 
+def _flush(run: SearchRun) -> None:
+    """Bring the Parquet leaderboard up to date with its log, however the run ends (a failure
+    here costs nothing: the log keeps the rows, and the next start folds them in)."""
+    try:
+        run.leaderboard.flush()
+    except (LeaderboardError, OSError):
+        pass
+
+
+class _Background:
+    """``make()`` run in a thread of its own; :meth:`result` waits for it and returns what it
+    returned or raises what it raised. (Ray itself must start in the main thread: the
+    processes it starts die with the thread that started them.)"""
+
+    def __init__(self, make: Callable[[], SearchRun]) -> None:
+        self._made: SearchRun | None = None
+        self._error: BaseException | None = None
+
+        def work() -> None:
+            try:
+                self._made = make()
+            except BaseException as exc:  # noqa: BLE001 - handed to the caller by result()
+                self._error = exc
+
+        self._thread = threading.Thread(target=work, name="prepare-run", daemon=True)
+        self._thread.start()
+
+    def result(self) -> SearchRun:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._made is not None
+        return self._made
+
+
 def _start_executor(config: SearchConfig, signals: StopSignals, say: Say) -> Executor:
     if config.executor == "ray":
         say("starting Ray ..." if config.address is None
             else f"connecting to the Ray cluster at {config.address} ...")
     return make_executor(config, signals)
+
+
+def _never(spec: ArchSpec, context: TrialContext) -> StepTiming:
+    raise AssertionError("a continued run's reference is stored, never measured again")
 
 
 def _silent(line: str) -> None:

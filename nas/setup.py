@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.config import MIN_RESOLUTION, ConfigError, SearchConfig
+from nas.surrogate import Surrogate
 from nas.trial import TrialContext
 from proxy_train.data import DataSplits
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
@@ -92,8 +93,9 @@ class RunSetup:
 
 def hardware_profile(config: SearchConfig) -> HardwareProfile:
     """The run's hardware profile. Locally the hardware must be present; on a cluster the
-    nodes that have it are chosen by the executor."""
-    if config.address is None:
+    nodes that have it are chosen by the executor. A surrogate run measures nothing on it, so
+    any known profile will do (it is only recorded)."""
+    if config.address is None and config.objective == "train":
         return resolve_hardware(config.hardware).profile
     name = config.hardware.lower()
     if name not in PROFILES:
@@ -122,7 +124,7 @@ def cpus_per_trial(config: SearchConfig, profile: HardwareProfile) -> int:
         return max(1, int(config.cpus_per_trial))
     if config.address is None:
         return max(1, (os.cpu_count() or 1) // config.workers)
-    return 1 if profile.kind == "cuda" else 2
+    return 1 if profile.kind == "cuda" or config.objective == "surrogate" else 2
 
 
 def reference_of(config: SearchConfig, space: SearchSpace) -> tuple[str, ArchSpec]:
@@ -165,6 +167,8 @@ def prepare_setup(config: SearchConfig, plan: Plan, data: DataSplits) -> RunSetu
         timing_min_steps=config.timing_steps or (10 if profile.kind == "cpu" else 20),
         timing_budget_s=config.timing_budget or (3.0 if profile.kind == "cpu" else 10.0),
         timing_threads=1 if profile.kind == "cpu" else None,
+        surrogate=(Surrogate(plan.space, spec, timing_resolution)
+                   if config.objective == "surrogate" else None),
     )
     return RunSetup(plan.space, data, context, plan.reference_name, spec, {})
 
@@ -183,7 +187,8 @@ def time_reference_once(setup: RunSetup, stored: dict[str, Any] | None,
         step_ms, timing = float(reference["step_time_ms"]), dict(reference.get("timing") or {})
         say(f"reference {name}: {step_ms:.2f} ms per step (stored with the run)")
     else:
-        say(f"timing the reference {name} on {context.hardware} ...")
+        say(f"timing the reference {name} on {context.hardware} ..." if context.surrogate is None
+            else f"surrogate step time of the reference {name} ...")
         measured = time_reference(setup.reference_spec, context)
         if not measured.ok or measured.median_ms is None:
             raise ConfigError(

@@ -134,6 +134,8 @@ class StudyJournal:
         """Add one leaderboard row to both studies (unless there already); returns whether
         it was added to either."""
         number = int(row["number"])
+        if all(number in self._recorded[name] for name, _ in self._studies()):
+            return False  # a continued run's rows: there already, nothing to decode
         params, dists = decision_params(self.space, str(row["arch"]))
         attrs = {k: _plain(row.get(k)) for k in ATTRS if _plain(row.get(k)) is not None}
         added = False

@@ -5,10 +5,15 @@ hardware (failing fast if it does not fit), then proxy-trained at the reduced re
 Knowing the step time before training lets every epoch report an interim reward, which is
 what an early-stopping scheduler compares. Nothing here raises for a candidate's own failure:
 the returned :class:`~results.rows.Outcome` says ``failed`` and why.
+
+With a surrogate objective (``--objective surrogate``, ``nas.surrogate``) nothing is timed or
+trained: the outcome carries the surrogate's accuracy and step time, and the reference's
+"timing" is the surrogate's step time of the reference.
 """
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -18,6 +23,7 @@ from typing import Any
 import torch
 
 from nas.reward import reward as compute_reward
+from nas.surrogate import Surrogate
 from proxy_train.data import DataSplits
 from proxy_train.hardware import Target, resolve_hardware
 from proxy_train.loop import TrainResult, train
@@ -69,6 +75,8 @@ class TrialContext:
     timing_threads: int | None = None
     """CPU threads while timing (None: ``threads``). On CPUs the step is timed on one thread:
     on small shared machines multi-threaded step times vary by tens of percent between runs."""
+    surrogate: Surrogate | None = None
+    """The objective that replaces timing and training (``--objective surrogate``), if any."""
 
     def reward(self, accuracy: float | None, step_ms: float, params: int) -> float | None:
         if accuracy is None:
@@ -82,18 +90,26 @@ def now() -> datetime:
 
 
 def evaluate(job: Job, context: TrialContext, data: DataSplits,
-             report: Report | None = None) -> Outcome:
-    """Time, then proxy-train one candidate; return its outcome."""
+             report: Report | None = None, node: Mapping[str, Any] | None = None) -> Outcome:
+    """Time, then proxy-train one candidate (or ask the surrogate); return its outcome.
+    ``node``: where it runs (default: this machine's host name)."""
     start, started_at = time.perf_counter(), now()
     timing: StepTiming | None = None
     training: TrainResult | None = None
     failure = None
     params = count_params(job.spec)
+    where = dict(node) if node is not None else {"host": socket.gethostname()}
 
     def outcome(**fields: Any) -> Outcome:
         return Outcome(number=job.number, spec=job.spec, seed=job.seed, started_at=started_at,
                        finished_at=now(), wall_time_s=time.perf_counter() - start,
-                       timing=timing, **fields)
+                       timing=timing, node=where, **fields)
+
+    if context.surrogate is not None:
+        timing, training = _surrogate_result(job, context, context.surrogate)
+        assert timing.median_ms is not None and training.accuracy is not None
+        return outcome(training=training,
+                       reward=context.reward(training.accuracy, timing.median_ms, params))
 
     def on_epoch(progress: TrainResult) -> bool:
         assert timing is not None and timing.median_ms is not None and report is not None
@@ -126,7 +142,32 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
 
 def time_reference(spec: ArchSpec, context: TrialContext) -> StepTiming:
     """Time the run's reference model with the same settings candidates are timed with."""
+    if context.surrogate is not None:
+        return _surrogate_timing(context, context.surrogate.step_time_ms(spec))
     return time_step(spec, context, resolve_hardware(context.hardware), seed=0)
+
+
+def _surrogate_timing(context: TrialContext, step_ms: float) -> StepTiming:
+    return StepTiming(
+        status="ok", reason="", median_ms=step_ms, spread=None, mean_ms=step_ms, steps=0,
+        warmup_steps=0, peak_memory_bytes=None, images_per_s=None, device_name="surrogate",
+        driver=None, torch_version=torch.__version__, batch_size=context.timing_batch,
+        resolution=context.timing_resolution, precision="none", memory_format="none",
+        time_s=0.0, hardware=context.hardware, optimizer="none",
+        policy={"objective": "surrogate"})
+
+
+def _surrogate_result(job: Job, context: TrialContext,
+                      surrogate: Surrogate) -> tuple[StepTiming, TrainResult]:
+    """What the surrogate says of ``job``'s spec, as a timing and a (zero-epoch) training."""
+    started = time.perf_counter()
+    accuracy, step_ms, params = surrogate(job.spec)
+    training = TrainResult(
+        status="ok", reason="", accuracy=accuracy, loss_curve=(), epochs_run=0, steps_run=0,
+        wall_time_s=time.perf_counter() - started, seed=job.seed, resolution=0,
+        device="surrogate", precision="none", params=params,
+        policy={"objective": "surrogate", **surrogate.describe()})
+    return _surrogate_timing(context, step_ms), training
 
 
 def time_step(spec: ArchSpec, context: TrialContext, target: Target, *,

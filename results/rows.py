@@ -45,7 +45,7 @@ class Outcome:
     reward: float | None = None
     """``A * S^w * P^v``; None unless the candidate trained without failing."""
     node: Mapping[str, Any] | None = None
-    """Where it ran (e.g. ``{"node_id", "host"}``), if known."""
+    """Where it ran (``host``, and on Ray ``node_id`` and ``ip``), if known."""
 
     @property
     def status(self) -> str:
@@ -74,6 +74,7 @@ class RunInfo:
     run_id: str
     strategy: str
     hardware: str
+    objective: str
     timing_resolution: int
     timing_batch: int
     ref_step_time_ms: float
@@ -87,15 +88,21 @@ def outcome_row(outcome: Outcome, run: RunInfo, trial_id: int) -> dict[str, Any]
     params = count_params(spec)
     step_ms = timing.median_ms if timing is not None and timing.ok else None
     trained = training if status != "failed" else None
+    # A surrogate run measures nothing: its rows leave the measurement columns empty.
+    measured = run.objective == "train"
     provenance: dict[str, Any] = {}
-    if timing is not None:
+    if not measured:
+        provenance["surrogate"] = training.policy if training is not None else {}
+    elif timing is not None:
         provenance["timing"] = timing.to_dict()
-    if training is not None:
+    if measured and training is not None:
         provenance["training"] = {"policy": training.policy, "device": training.device,
                                   "loss_curve": list(training.loss_curve),
                                   "accuracy_curve": list(training.accuracy_curve)}
-    if outcome.node is not None:
-        provenance["node"] = dict(outcome.node)
+    timing_kept, training_kept = (timing, training) if measured else (None, None)
+    node = dict(outcome.node or {})
+    if node:
+        provenance["node"] = node
     return {
         "run_id": run.run_id,
         "trial_id": trial_id,
@@ -104,25 +111,28 @@ def outcome_row(outcome: Outcome, run: RunInfo, trial_id: int) -> dict[str, Any]
         "arch_hash": spec_hash(spec),
         "spec_json": to_json(spec),
         "strategy": run.strategy,
+        "objective": run.objective,
         "status": status,
         "failure_reason": outcome.reason if status != "ok" else None,
         "accuracy": trained.accuracy if trained is not None else None,
         "step_time_ms": step_ms,
-        "step_time_spread": timing.spread if step_ms is not None and timing else None,
-        "step_time_steps": timing.steps if step_ms is not None and timing else None,
+        "step_time_spread": timing_kept.spread if step_ms is not None and timing_kept else None,
+        "step_time_steps": timing_kept.steps if step_ms is not None and timing_kept else None,
         "step_time_norm": step_ms / run.ref_step_time_ms if step_ms is not None else None,
         "params": params,
         "params_norm": params / run.ref_params,
         "macs": count_macs(spec, run.timing_resolution),
         "reward": outcome.reward if status != "failed" else None,
-        "epochs": training.epochs_run if training is not None else None,
-        "proxy_resolution": training.resolution if training is not None else None,
+        "epochs": training_kept.epochs_run if training_kept is not None else None,
+        "proxy_resolution": training_kept.resolution if training_kept is not None else None,
         "timing_resolution": run.timing_resolution,
         "timing_batch": run.timing_batch,
         "hardware": run.hardware,
-        "device_name": timing.device_name if timing is not None else None,
-        "precision": timing.precision if timing is not None else None,
-        "torch_version": timing.torch_version if timing is not None else None,
+        "device_name": timing_kept.device_name if timing_kept is not None else None,
+        "precision": timing_kept.precision if timing_kept is not None else None,
+        "torch_version": timing_kept.torch_version if timing_kept is not None else None,
+        "node_id": node.get("node_id"),
+        "host": node.get("host"),
         "provenance_json": json.dumps(provenance, sort_keys=True, default=str),
         "seed": outcome.seed,
         "started_at": outcome.started_at,

@@ -3,7 +3,9 @@
 ``COLUMNS`` is the single source of truth: the Parquet schema (:func:`arrow_schema`), row
 validation (:func:`validate_row`) and the column documentation (:func:`schema_markdown`) are
 all derived from it. Bump ``SCHEMA_VERSION`` whenever a column is added, removed, renamed or
-changes meaning; a reader refuses files of another version instead of guessing.
+changes meaning; a reader refuses files of another version instead of guessing, except for
+the older versions :data:`UPGRADES` describes exactly (the columns added since, with the value
+every row of that version has): those are read as the current version.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import pyarrow as pa
 
 from results.errors import LeaderboardError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 STATUSES: tuple[str, ...] = ("ok", "failed", "stopped")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -49,6 +51,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("arch_hash", S, False, "First 12 hex chars of the SHA-256 of `arch`."),
     _c("spec_json", S, False, "The spec as JSON (`search_space.codec.to_json`)."),
     _c("strategy", S, False, "Search strategy that proposed the candidate."),
+    _c("objective", S, False, "`train` (proxy-trained and timed) or `surrogate` "
+                              "(`nas.surrogate`: a deterministic function of the spec; nothing "
+                              "trained or timed)."),
     _c("status", S, False, "`ok`, `failed` or `stopped` (early-stopped)."),
     _c("failure_reason", S, True, "Why the candidate failed or stopped; null when ok."),
     _c("accuracy", F, True, "Proxy-training top-1 accuracy on the minival split, in [0, 1]."),
@@ -68,9 +73,13 @@ COLUMNS: tuple[Column, ...] = (
     _c("device_name", S, True, "Device the candidate was timed on, as reported by torch."),
     _c("precision", S, True, "Numeric precision of timing and training (e.g. `bf16`)."),
     _c("torch_version", S, True, "torch version used."),
+    _c("node_id", S, True, "Ray node id of the node that evaluated the candidate (or lost it); "
+                           "null under `--executor inline`."),
+    _c("host", S, True, "Host name of the machine that evaluated the candidate."),
     _c("provenance_json", S, True, "Further provenance as JSON: `timing` (the step timing "
                                    "with its device, driver and step policy), `training` "
-                                   "(policy, curves), `node` (where it ran)."),
+                                   "(policy, curves), `node` (where it ran: node id, host, "
+                                   "IP address)."),
     _c("seed", I, True, "Seed of the candidate's proxy training."),
     _c("started_at", _TIMESTAMP, True, "When the trial started (UTC)."),
     _c("finished_at", _TIMESTAMP, True, "When the trial finished (UTC)."),
@@ -81,10 +90,38 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+OBJECTIVES: tuple[str, ...] = ("train", "surrogate")
+
+UPGRADES: dict[int, dict[str, Any]] = {
+    1: {"objective": "train", "node_id": None, "host": None},
+}
+"""For each older version still read: the columns added since, and the value each of its rows
+gets (version 1 knew only trained candidates, and did not record the node)."""
+
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 _JSON_COLUMNS = frozenset({"spec_json", "provenance_json"})
 # Required columns with a natural default, so a caller need not fill them.
 _DEFAULTS: dict[str, Any] = {"pareto": False, "schema_version": SCHEMA_VERSION}
+
+
+def upgrade(table: pa.Table, version: int) -> pa.Table:
+    """``table``, written with schema ``version``, as the current version: the columns added
+    since filled with their value for that version (see :data:`UPGRADES`). Raises
+    :class:`LeaderboardError` for a version it cannot upgrade or columns that do not match."""
+    added = UPGRADES.get(version)
+    old_names = tuple(name for name in COLUMN_NAMES if name not in (added or {}))
+    if added is None or tuple(table.column_names) != old_names:
+        raise LeaderboardError(f"does not have the leaderboard columns of schema version "
+                               f"{version}")
+    columns = []
+    for col in COLUMNS:
+        if col.name == "schema_version":
+            columns.append(pa.array([SCHEMA_VERSION] * table.num_rows, I))
+        elif col.name in added:
+            columns.append(pa.array([added[col.name]] * table.num_rows, col.type))
+        else:
+            columns.append(table.column(col.name))
+    return pa.Table.from_arrays(columns, schema=arrow_schema(table.schema.metadata))
 
 
 def arrow_schema(metadata: Mapping[str, str] | None = None) -> pa.Schema:
@@ -123,6 +160,8 @@ def validate_row(row: Mapping[str, Any]) -> dict[str, Any]:
         out[col.name] = value
     if out["status"] not in STATUSES:
         raise LeaderboardError(f"column 'status': {out['status']!r} not in {STATUSES}")
+    if out["objective"] not in OBJECTIVES:
+        raise LeaderboardError(f"column 'objective': {out['objective']!r} not in {OBJECTIVES}")
     if out["schema_version"] != SCHEMA_VERSION:
         raise LeaderboardError(f"column 'schema_version': {out['schema_version']} != "
                                f"{SCHEMA_VERSION}")

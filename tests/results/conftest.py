@@ -18,7 +18,7 @@ def make_row(i: int, status: str = "ok", **overrides: Any) -> dict[str, Any]:
     start = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=i)
     row: dict[str, Any] = {
         "run_id": "run-a", "trial_id": i, "number": i, "arch": encode(spec),
-        "arch_hash": spec_hash(spec), "spec_json": to_json(spec), "strategy": "random",
+        "arch_hash": spec_hash(spec), "spec_json": to_json(spec), "strategy": "random", "objective": "train",
         "status": status, "failure_reason": None if ok else "out of memory",
         "accuracy": 0.5 + 0.01 * i if ok else None,
         "step_time_ms": 10.0 + (i % 4) if ok else None, "step_time_spread": 0.02 if ok else None,

@@ -9,6 +9,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
@@ -21,6 +22,7 @@ from results.leaderboard import (
     write_best_json,
 )
 from results.pareto import pareto_mask
+from results.pending import PENDING_FILE, PendingLog
 from results.schema import COLUMN_NAMES, validate_row
 from search_space.codec import decode, from_dict
 from search_space.resolve import resolve_arch
@@ -43,7 +45,7 @@ def test_round_trip_rows_and_types(tmp_path: Path, rows: list[dict[str, Any]]) -
     assert df.loc[0, "started_at"] == pd.Timestamp("2024-05-01 12:00", tz="UTC")
     assert df["pareto"].dtype == bool
     meta = pq.read_schema(tmp_path / LEADERBOARD_FILE).metadata
-    assert meta[b"effnas.schema_version"] == b"1"
+    assert meta[b"effnas.schema_version"] == b"2"
     assert json.loads(meta[b"effnas.settings"]) == {"budget": 5, "strategy": "random"}
 
 
@@ -66,8 +68,9 @@ def test_other_readers_read_the_file(tmp_path: Path, rows: list[dict[str, Any]])
     assert frame["started_at"].dtype == pl.Datetime("us", "UTC")
 
 
-def test_crash_mid_write_keeps_the_old_file(tmp_path: Path, rows: list[dict[str, Any]],
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_crash_mid_write_keeps_the_old_file_and_the_row(tmp_path: Path,
+                                                       rows: list[dict[str, Any]],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     board = Leaderboard(tmp_path)
     board.extend(rows[:3])
     path = tmp_path / LEADERBOARD_FILE
@@ -75,17 +78,84 @@ def test_crash_mid_write_keeps_the_old_file(tmp_path: Path, rows: list[dict[str,
 
     def crash(table: Any, fh: Any) -> None:
         fh.write(b"PAR1 partial garbage")
-        raise KeyboardInterrupt  # the process is killed half-way through the write
+        raise KeyboardInterrupt  # the process is killed half-way through the rewrite
 
     monkeypatch.setattr(lb_module, "_write_table", crash)
     with pytest.raises(KeyboardInterrupt):
         board.append(rows[3])
-    assert path.read_bytes() == before
-    assert os.listdir(tmp_path) == [LEADERBOARD_FILE]  # no temporary file left behind
-    assert len(board) == 3  # the failed append did not reach memory either
+    assert path.read_bytes() == before  # the file is intact ...
+    assert sorted(os.listdir(tmp_path)) == [LEADERBOARD_FILE, PENDING_FILE]  # no temporary file
+    assert len(Leaderboard(tmp_path)) == 4  # ... and the row was recorded before the rewrite
     monkeypatch.undo()
-    board.append(rows[3])
-    assert len(Leaderboard(tmp_path).rows()) == 4
+    board.append(rows[4])
+    board.flush()
+    assert Leaderboard(tmp_path).rows() == [validate_row(r) for r in rows]
+    assert pq.read_table(path).num_rows == 5 and not (tmp_path / PENDING_FILE).exists()
+
+
+def test_appends_cost_the_same_however_many_rows(tmp_path: Path, make_row: Any) -> None:
+    """A paced leaderboard appends one log line per row and rewrites the file after every 10%
+    more rows: the bytes written per row do not grow with the rows before it. Readers of the
+    file see a complete prefix, never more than 10% short."""
+    board = Leaderboard(tmp_path, paced=True)
+    sizes, lag = [], []
+    for i in range(400):
+        before = board.bytes_written
+        board.append(make_row(i))
+        sizes.append(board.bytes_written - before)
+        in_file = pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows
+        lag.append((i + 1 - in_file) / (i + 1))
+    assert sum(sizes[300:]) <= 1.2 * sum(sizes[100:200])
+    assert max(lag) <= 0.1
+    assert len(Leaderboard(tmp_path)) == 400 and board.pending == 400 - in_file
+    assert pd.read_parquet(tmp_path / LEADERBOARD_FILE)["trial_id"].tolist() == list(range(in_file))
+    board.flush()
+    assert pq.read_table(tmp_path / LEADERBOARD_FILE).num_rows == 400 and board.pending == 0
+
+
+def test_slow_rows_reach_the_file_at_once(tmp_path: Path, make_row: Any,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = {"now": 0.0}
+    monkeypatch.setattr(lb_module.time, "monotonic", lambda: clock["now"])
+    board = Leaderboard(tmp_path, paced=True)
+    i = 0
+    while i < 30 or board.pending == 0:  # a candidate a second: the 10% rule paces the file
+        board.append(make_row(i))
+        clock["now"] += 1.0
+        i += 1
+    in_file = pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows
+    assert in_file < i
+    board.flush_if_stale()
+    assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == in_file  # not stale yet
+    clock["now"] += lb_module.PACE_SECONDS
+    board.flush_if_stale()  # half a minute without a rewrite: the file catches up
+    assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == i
+    for i in range(i, i + 5):
+        clock["now"] += lb_module.PACE_SECONDS  # candidates that take longer than that
+        board.append(make_row(i))
+        assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == i + 1
+
+
+def test_torn_and_repeated_log_lines(tmp_path: Path, make_row: Any) -> None:
+    board = Leaderboard(tmp_path, paced=True)
+    board.extend([make_row(i) for i in range(20)])
+    board.append(make_row(20))  # 1 row waiting: under 10% of 20
+    log = tmp_path / PENDING_FILE
+    with open(log, "ab") as fh:
+        fh.write(b'{"index": 21, "row": {"run_')  # a crash cut the last line short
+    assert len(Leaderboard(tmp_path)) == 21
+    pending = PendingLog(tmp_path)
+    assert [r["trial_id"] for r in pending.read(start=20)] == [20]
+    pending.append(21, [validate_row(make_row(21))])  # the torn line is cut off first
+    assert [r["trial_id"] for r in Leaderboard(tmp_path).rows()] == list(range(22))
+    # a crash after the file was rewritten but before the log was emptied: no row twice
+    kept = log.read_bytes()
+    Leaderboard(tmp_path).flush()
+    log.write_bytes(kept)
+    assert [r["trial_id"] for r in Leaderboard(tmp_path).rows()] == list(range(22))
+    log.write_bytes(kept + b"garbage\n")
+    with pytest.raises(LeaderboardError, match="line 3 is not a leaderboard row"):
+        Leaderboard(tmp_path).read()
 
 
 def test_concurrent_reader_never_sees_a_partial_file(tmp_path: Path, make_row: Any) -> None:
@@ -139,13 +209,38 @@ def test_other_schema_version_is_refused(tmp_path: Path, rows: list[dict[str, An
     path = tmp_path / LEADERBOARD_FILE
     table = pq.read_table(path)
     meta = dict(table.schema.metadata)
-    meta[b"effnas.schema_version"] = b"2"
+    meta[b"effnas.schema_version"] = b"3"
     pq.write_table(table.replace_schema_metadata(meta), path)
-    with pytest.raises(LeaderboardError, match="schema version '2'; this version reads 1"):
+    with pytest.raises(LeaderboardError, match="schema version '3'; this version reads 2 and "
+                                               "older"):
+        Leaderboard(tmp_path).read()
+    meta[b"effnas.schema_version"] = b"1"  # version 1 had no objective, node_id, host
+    pq.write_table(table.replace_schema_metadata(meta), path)
+    with pytest.raises(LeaderboardError, match="columns of schema version 1"):
         Leaderboard(tmp_path).read()
     pq.write_table(table.drop_columns(["pareto"]), path)
     with pytest.raises(LeaderboardError, match="does not have the leaderboard columns"):
         Leaderboard(tmp_path).read()
+
+
+def test_version_1_files_are_read_as_version_2(tmp_path: Path,
+                                                rows: list[dict[str, Any]]) -> None:
+    Leaderboard(tmp_path, settings={"budget": 5}).extend(rows)
+    path = tmp_path / LEADERBOARD_FILE
+    table = pq.read_table(path).drop_columns(["objective", "node_id", "host"])
+    meta = dict(table.schema.metadata)
+    meta[b"effnas.schema_version"] = b"1"
+    v1 = table.replace_schema_metadata(meta).set_column(
+        table.column_names.index("schema_version"), "schema_version",
+        pa.array([1] * len(rows), pa.int64()))
+    pq.write_table(v1, path)
+    board = Leaderboard(tmp_path)
+    assert board.rows() == [validate_row({**r, "node_id": None, "host": None}) for r in rows]
+    assert board.settings == {"budget": 5}
+    board.append(rows[0] | {"trial_id": 5})  # written back as version 2
+    board.flush()
+    assert pq.read_schema(path).metadata[b"effnas.schema_version"] == b"2"
+    assert pd.read_parquet(path)["objective"].tolist() == ["train"] * 6
 
 
 def test_finished_hashes_and_best(tmp_path: Path, rows: list[dict[str, Any]],

@@ -20,17 +20,19 @@ from search_space.errors import NasError
 
 
 def test_columns_are_the_documented_set() -> None:
-    assert SCHEMA_VERSION == 1
+    assert SCHEMA_VERSION == 2
     assert COLUMN_NAMES[:4] == ("run_id", "trial_id", "number", "arch")
     assert COLUMN_NAMES[-2:] == ("pareto", "schema_version")
-    assert len(set(COLUMN_NAMES)) == len(COLUMNS) == 33
+    assert {"objective", "node_id", "host"} <= set(COLUMN_NAMES)
+    assert len(set(COLUMN_NAMES)) == len(COLUMNS) == 36
     assert arrow_schema().field("started_at").type == pa.timestamp("us", tz="UTC")
     assert empty_table().num_rows == 0 and empty_table().column_names == list(COLUMN_NAMES)
 
 
 def test_validate_fills_optional_columns_and_defaults() -> None:
     required = {"run_id": "r", "trial_id": 0, "number": 0, "arch": "a", "arch_hash": "h",
-                "spec_json": "{}", "strategy": "random", "status": "failed", "params": 10}
+                "spec_json": "{}", "strategy": "random", "objective": "train",
+                "status": "failed", "params": 10}
     row = validate_row(required)
     assert list(row) == list(COLUMN_NAMES)
     assert row["pareto"] is False and row["schema_version"] == SCHEMA_VERSION
@@ -62,7 +64,9 @@ def test_validate_normalises_values(make_row) -> None:
     ({"spec_json": "{oops"}, "column 'spec_json': invalid JSON"),
     ({"started_at": "yesterday"}, "column 'started_at': 'yesterday' (str) must be an ISO-8601"),
     ({"pareto": 1}, "column 'pareto': 1 (int) must be true or false"),
-    ({"schema_version": 2}, "column 'schema_version': 2 != 1"),
+    ({"schema_version": 1}, "column 'schema_version': 1 != 2"),
+    ({"objective": "guess"}, "column 'objective': 'guess' not in ('train', 'surrogate')"),
+    ({"objective": None}, "column 'objective': a value is required"),
     ({"arch": 5}, "column 'arch': 5 (int) must be a string"),
 ])
 def test_validate_rejects_with_the_column_named(change: dict, message: str, make_row) -> None:
@@ -70,6 +74,13 @@ def test_validate_rejects_with_the_column_named(change: dict, message: str, make
         validate_row(make_row(0, **change))
     assert message in str(info.value)
     assert isinstance(info.value, NasError)
+
+
+def test_the_readme_shows_the_generated_table() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert schema_markdown() in readme
 
 
 def test_markdown_documents_every_column() -> None:

@@ -16,7 +16,7 @@ from search_space.codec import decode, encode, spec_hash
 from search_space.cost import count_macs, count_params
 
 SPEC = decode("stem16-fused_r1_k3_s1_e1_c16-mbconv_r2_k3_s2_e4_c24_se0.25-head64-cls10")
-RUN = RunInfo(run_id="r1", strategy="random", hardware="cpu", timing_resolution=32,
+RUN = RunInfo(run_id="r1", strategy="random", hardware="cpu", objective="train", timing_resolution=32,
               timing_batch=4, ref_step_time_ms=20.0, ref_params=40_000)
 T0 = dt.datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=dt.timezone.utc)
 

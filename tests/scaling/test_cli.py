@@ -103,7 +103,8 @@ def _leaderboard(run_dir: Path, rows: list[tuple[ArchSpec, float | None, str]]) 
     for i, (spec, reward, status) in enumerate(rows):
         board.append({"run_id": "t", "trial_id": i, "number": i, "arch": encode(spec),
                       "arch_hash": spec_hash(spec), "spec_json": json.dumps(to_dict(spec)),
-                      "strategy": "random", "status": status, "params": count_params(spec),
+                      "strategy": "random", "objective": "train", "status": status,
+                      "params": count_params(spec),
                       "reward": reward})
 
 
