@@ -163,7 +163,7 @@ def _surrogate_result(job: Job, context: TrialContext,
     started = time.perf_counter()
     accuracy, step_ms, params = surrogate(job.spec)
     training = TrainResult(
-        status="ok", reason="", accuracy=accuracy, loss_curve=(), epochs_run=0, steps_run=0,
+        status="ok", reason="", accuracy=accuracy, epochs_run=0, steps_run=0,
         wall_time_s=time.perf_counter() - started, seed=job.seed, resolution=0,
         device="surrogate", precision="none", params=params,
         policy={"objective": "surrogate", **surrogate.describe()})
