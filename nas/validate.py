@@ -77,7 +77,7 @@ def run_validation(config: ValidateConfig, *, say: Say,
                                    str(run_dir))
     search, search_recipe = record["config"], Recipe.from_dict(record["recipe"])
     proxy = proxy or search_recipe
-    settings = _settings(config, record, candidates, proxy)
+    settings = _settings(config, record, candidates, proxy, search_recipe)
     _check_same(ValidationTable(out), settings)  # read-only: refused before the claim
     with _claimed(run_dir, out) as keep:
         table = ValidationTable(out)
@@ -181,9 +181,9 @@ def _threads(config: ValidateConfig, profile: HardwareProfile) -> int:
 
 
 def _settings(config: ValidateConfig, record: dict[str, Any], candidates: list[Candidate],
-              proxy: Recipe) -> dict[str, Any]:
+              proxy: Recipe, search_recipe: Recipe) -> dict[str, Any]:
     identity = {name: getattr(config, name) for name in IDENTITY}
-    identity["epochs"] = long_epochs(config, proxy)
+    identity["epochs"] = long_epochs(config, search_recipe)
     identity["proxy"] = {k: v for k, v in proxy.to_dict().items()
                          if k not in ("cpu_threads", "seed")}
     return {"run_id": record["run_id"], "identity": identity,

@@ -186,3 +186,41 @@ def test_nas_search_validate_runs_the_validation_at_the_end(
     frame = pd.DataFrame(read_validation(out)[0])
     assert len(frame) == 3 * (1 + 2 + 2)  # the search's run, 2 more proxy runs, 2 long
     assert (frame["status"] == "ok").all()
+
+
+def test_the_long_training_is_the_search_proxy_made_long_whatever_proxy_is_validated(
+        tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from nas.validate_config import ValidateConfig
+    from nas.validate_plan import make_jobs
+    from proxy_train.recipe import Recipe
+
+    board = _board([3.0, 2.0, 1.0])
+    board["arch"] = [f"stem8-fused_r{r}_k3_s1_e1_c8-head16-cls4" for r in (1, 2, 3)]
+    candidates = select_candidates(board, 3, seed=0, where="run")
+    search = replace(Recipe.cpu_quick(), seed=5, cpu_threads=2)
+    config = ValidateConfig(run=str(tmp_path), seeds=2, long_seeds=2)
+
+    def plan(proxy: Recipe):  # type: ignore[no-untyped-def]
+        return make_jobs(config, candidates, search, proxy, "synthetic", 0, 64, cuda=False,
+                         threads=1, long_file=None)
+
+    same, other = plan(search), plan(search.replace(lr=0.05, epochs=4))
+    assert len(same.copied) == 3 and not other.copied  # the search's runs count only for it
+    assert [j.kind for j in same.jobs] == ["long"] * 6 + ["proxy"] * 6
+    long = same.jobs[0].recipe
+    assert (long.epochs, long.batch_size, long.eval_resolution, long.ema_decay) == \
+        (12, 64, 82, 0.9999)
+    assert [(s.epochs, s.resolution, s.randaug_magnitude, s.dropout) for s in long.stages] == \
+        [(12, 64, 0.0, 0.0)]
+    assert (long.optimizer, long.lr, long.crop_area, long.max_train_batches_per_epoch) == \
+        (search.optimizer, search.lr, search.crop_area, None)
+    assert [j.key for j in same.jobs if j.kind == "long"] == \
+        [j.key for j in other.jobs if j.kind == "long"]  # one ruler for every proxy
+    keys = [j.key for j in (*same.jobs, *same.copied)]
+    assert len(set(keys)) == len(keys)
+    assert {j.recipe.lr for j in other.jobs if j.kind == "proxy"} == {0.05}
+    # The search ran its candidates with seed 0: the runs copied from it take that seed.
+    assert {j.seed for j in same.jobs if j.kind == "proxy"} == {1, 2}
+    assert {j.seed for j in other.jobs if j.kind == "proxy"} == {0, 1}
