@@ -11,8 +11,9 @@ from datetime import datetime
 from pathlib import Path
 
 from nas.cluster import check_reachable
-from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, SearchConfig, check_out
+from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, ConfigError, SearchConfig, check_out
 from nas.interrupt import Interrupted, StopSignals
+from nas.validate_config import ValidateConfig
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
@@ -49,6 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reward-v", type=float, default=-0.05, help="exponent of normalized parameters")
     p.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run continues")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--validate", type=int, metavar="K", help="then validate the proxy on K of the candidates (nas-validate RUN --k K)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no set-up lines")
     return p
 
@@ -93,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
     with StopSignals() as signals:
         try:
             config = config_from_args(args)
+            validation = validate_config(args, config)
             check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
             if config.executor == "ray" and config.address not in (None, "auto"):
                 check_reachable(config.address, config.address)  # no heavy import either
@@ -117,7 +120,33 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best:          {summary.run_dir / 'best.json'}")
     for plot in plots:
         print(f"plot:          {plot}")
-    return 0
+    if validation is None:
+        return 0
+    from nas.validate_cli import validate
+
+    print()
+    with StopSignals() as signals:
+        try:
+            return validate(validation, signals)
+        except NasError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+
+
+def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateConfig | None:
+    """What ``--validate K`` asks for, checked before the search starts."""
+    if args.validate is None:
+        return None
+    if config.objective != "train":
+        raise ConfigError("--validate needs --objective train: a surrogate search trains "
+                          "nothing, so it has no proxy to validate")
+    if args.validate > config.budget:
+        raise ConfigError(f"--validate {args.validate} picks {args.validate} candidates of the "
+                          f"search; --budget {config.budget} finishes fewer")
+    return ValidateConfig(run=config.out, k=args.validate, workers=config.workers,
+                          address=config.address, executor=config.executor,
+                          cpus_per_job=config.cpus_per_trial, seed=config.seed,
+                          progress=config.progress)
 
 
 def interrupted_line(stop: KeyboardInterrupt, config: SearchConfig | None) -> str:

@@ -30,6 +30,10 @@ process group (Ctrl-C, ``kill -TERM -PGID``, a job scheduler) reaches only this 
 a clean stop of the tuner: a :class:`Stopper` ends it, Tune stops the trials in flight, the
 searcher hands out nothing new and records only final results; ``shutdown`` then ends Ray.
 
+:func:`run_tasks` runs any list of independent jobs the same way, as plain Ray tasks
+(``nas-validate``'s trainings): at most ``workers`` at once, each result handed back to the
+caller as it finishes, the tasks in flight cancelled on a stop request.
+
 Step timing never shares a device: a GPU trial holds whole GPUs, and on a cluster
 ``--hardware`` adds a tiny demand for Ray's ``accelerator_type:<TYPE>`` resource so that
 trials land only on nodes with that accelerator.
@@ -46,7 +50,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -471,3 +475,75 @@ def _sigterm_blocked_for_ray(signals: StopSignals) -> Iterator[None]:
             signals.install()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)  # a pending SIGTERM arrives now
+
+
+class TaskLost:
+    """What :func:`run_tasks` hands over for a task that returned nothing: why."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def run_tasks(function: Callable[[Any, Any], Any], items: Sequence[Any], *, shared: Any,
+              done: Callable[[Any, Any], None], workers: int, cpus: float, gpus: float = 0.0,
+              address: str | None = None, retries: int = 1,
+              signals: StopSignals | None = None) -> None:
+    """Run ``function(item, shared)`` for every item as Ray tasks, at most ``workers`` at
+    once, and call ``done(item, result)`` in this process as each one finishes (``result`` is
+    what the function returned, or a :class:`TaskLost` naming why there is none: its worker
+    died ``retries`` + 1 times, or it raised). ``shared`` travels once through the object
+    store. Ray is started in this process (or joins ``address``) unless it already runs, and
+    shut down again if it was started here.
+
+    A stop request of ``signals`` (SIGINT / SIGTERM) hands out nothing more, cancels the
+    tasks in flight (they ran for nothing: not results) and raises ``Interrupted`` once the
+    ``done`` in progress has returned."""
+    signals = signals or StopSignals()
+    started = _start_ray(address, signals)
+    try:
+        shared_ref = ray.put(shared)
+        remote = ray.remote(function).options(num_cpus=cpus, num_gpus=gpus,
+                                              max_retries=retries)
+        waiting = list(items)
+        flying: dict[Any, Any] = {}
+        with signals.graceful():
+            while (waiting or flying) and not signals.requested:
+                while waiting and len(flying) < workers:
+                    item = waiting.pop(0)
+                    flying[remote.remote(item, shared_ref)] = item
+                ready, _ = ray.wait(list(flying), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    item = flying.pop(ref)
+                    try:
+                        result = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        result = TaskLost(_lost_reason(exc))
+                    done(item, result)
+            for ref in flying:
+                ray.cancel(ref, force=True)
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _lost_reason(exc: BaseException) -> str:
+    if isinstance(exc, ray.exceptions.RayTaskError):
+        cause = exc.cause if exc.cause is not None else exc
+        return f"{type(cause).__name__}: {str(cause).splitlines()[-1] if str(cause) else ''}"
+    return f"worker died (retries exhausted): {type(exc).__name__}"
+
+
+def _start_ray(address: str | None, signals: StopSignals) -> bool:
+    """Start Ray in this process (or join the cluster at ``address``, token authentication
+    included: :func:`_join`) as :class:`RayExecutor` does; returns whether this call started
+    it."""
+    if ray.is_initialized():
+        return False
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
+    with _sigterm_blocked_for_ray(signals):
+        if address is None:
+            ray.init(address="local", num_cpus=os.cpu_count() or 1, **_INIT)
+        else:
+            _join(address)
+    return True

@@ -7,7 +7,7 @@ Source strings:
 
 * ``synthetic`` or ``synthetic:classes=20,per_class=300,resolution=96,seed=3`` -- the
   built-in set (no download; see :mod:`proxy_train.datasets.synthetic`). Defaults: 10 classes,
-  150 training + 50 test images per class, 64 px.
+  150 training + 200 test images per class, 64 px.
 * ``folder:PATH`` -- ``PATH/<class>/*.jpg|jpeg|png|webp|bmp``, classes sorted by name; with
   ``PATH/train`` and ``PATH/val`` (or ``test``/``validation``) those are the splits.
 * ``cifar10:PATH`` / ``cifar100:PATH`` -- the python pickle release (the extracted folder or

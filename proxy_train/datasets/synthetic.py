@@ -15,7 +15,7 @@ Rendering is vectorised torch on the CPU (one thread) and deterministic for a se
 images at 64 px take ~0.3 s of CPU time.
 
 Options (``synthetic:key=value,...``): ``classes`` (1..40, default 10), ``per_class`` (training
-images per class, default 150), ``test_per_class`` (default 50), ``resolution`` (native size in
+images per class, default 150), ``test_per_class`` (default 200), ``resolution`` (native size in
 pixels, default 64, >= 16) and ``seed`` (default: the ``seed`` given to ``load_data``).
 """
 
@@ -38,7 +38,7 @@ _WAVE_ANGLE = {"hstripes": 90.0, "vstripes": 0.0, "checker": 0.0, "diagonal": 45
 OPTIONS: tuple[str, ...] = ("classes", "per_class", "test_per_class", "resolution", "seed")
 DEFAULT_CLASSES = 10
 DEFAULT_PER_CLASS = 150
-DEFAULT_TEST_PER_CLASS = 50
+DEFAULT_TEST_PER_CLASS = 200
 DEFAULT_RESOLUTION = 64
 
 

@@ -39,12 +39,12 @@ def test_synthetic_defaults() -> None:
     _check_splits(d)
     assert d.name == "synthetic"
     assert (d.num_classes, d.resolution) == (10, 64)
-    assert (len(d.train), len(d.minival), len(d.test)) == (1350, 150, 500)
+    assert (len(d.train), len(d.minival), len(d.test)) == (1350, 150, 2000)
     assert d.class_names == CLASS_NAMES[:10]
     assert d.class_names[:2] == ("disc/hstripes", "disc/vstripes")
     # Stratified: 10% of 150 per class, and the test split is balanced.
     assert torch.bincount(d.minival.labels).tolist() == [15] * 10
-    assert torch.bincount(d.test.labels).tolist() == [50] * 10
+    assert torch.bincount(d.test.labels).tolist() == [200] * 10
     assert not _rows(d.train.images) & _rows(d.minival.images)
 
 

@@ -1,0 +1,328 @@
+"""One call that runs (or continues) a validation: the library behind ``nas-validate``.
+
+The order of work makes bad input cost nothing and leave nothing behind: the settings, the
+search's folder (it exists, holds a finished search, no other process writes into it), the
+candidates (enough ``ok`` rows for ``--k``), the recipes and the hardware are checked first;
+then the search's folder (and ``--out``) are claimed with the same one-writer lock a search
+takes, the data is loaded as the search loaded it, the jobs are planned, and only then are
+the settings written. Every finished job is a row of ``validation.parquet`` at once (a
+signal waits for the row), so a validation killed at any moment loses at most the jobs in
+flight: the same command continues it and runs no finished job again. At the end come
+``validation.json`` (the statistics, ``results.fidelity``), ``validation.png`` and the
+long-trained candidates in the search's Optuna journal (study ``validation``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from nas.claim import FolderClaim
+from nas.config import ConfigError, check_out, stored_setting
+from nas.interrupt import StopSignals
+from nas.lock import check_free
+from nas.run_folder import RunFolder
+from nas.train_plan import load_recipe_file
+from nas.validate_config import IDENTITY, LONG_RECIPES, ValidateConfig
+from nas.validate_jobs import JobContext, held_out, run_job, search_row
+from nas.validate_plan import LONG, Candidate, Job, JobPlan, long_epochs, make_jobs, \
+    select_candidates
+from proxy_train.data import load_data
+from proxy_train.errors import RecipeError
+from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
+from proxy_train.recipe import Recipe
+from results.fidelity import scores, statistics, verdict
+from results.leaderboard import Leaderboard
+from results.validation import PLOT_FILE, STATS_FILE, ValidationTable, read_validation, \
+    write_json
+from results.validation_plot import plot_validation
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationSummary:
+    out: Path
+    statistics: dict[str, Any]
+    verdict: str
+    ran: int
+    """Jobs this command ran."""
+    already: int
+    """Jobs already finished (or copied) when it started."""
+
+
+def run_validation(config: ValidateConfig, *, say: Say,
+                   signals: StopSignals | None = None) -> ValidationSummary:
+    """Validate the proxy of the search in ``config.run`` (see the module docstring).
+
+    Raises ``NasError`` for bad input and ``KeyboardInterrupt`` (``nas.interrupt.Interrupted``)
+    on SIGINT / SIGTERM."""
+    signals = signals or StopSignals()
+    run_dir, record = _check_run(config.run)
+    out = config.out_dir
+    if out.resolve() != run_dir.resolve():
+        check_out(out)
+    profile = _profile(config, record)
+    proxy = _read_proxy(config.proxy)
+    long_file = None if config.recipe in LONG_RECIPES else load_recipe_file(config.recipe)
+    reused = _read_reuse(config.reuse)
+    candidates = select_candidates(Leaderboard(run_dir).read(), config.k, config.seed,
+                                   str(run_dir))
+    search, search_recipe = record["config"], Recipe.from_dict(record["recipe"])
+    proxy = proxy or search_recipe
+    settings = _settings(config, record, candidates, proxy, search_recipe)
+    _check_same(ValidationTable(out), settings)  # read-only: refused before the claim
+    with _claimed(run_dir, out) as keep:
+        table = ValidationTable(out)
+        _check_same(table, settings)
+        say(f"loading data {search['data']} ...")
+        data = load_data(search["data"], seed=int(search["seed"]))
+        threads = _threads(config, profile)
+        plan = make_jobs(config, candidates, search_recipe, proxy, search["data"],
+                         int(search["seed"]), data.resolution, cuda=profile.kind == "cuda",
+                         threads=threads, long_file=long_file)
+        table.set_settings(settings)
+        keep()
+        context = JobContext(data, config.hardware or search["hardware"], threads,
+                             float(record["reference"]["step_time_ms"]),
+                             int(record["reference"]["params"]), float(search["reward_w"]),
+                             float(search["reward_v"]))
+        for line in _plan_lines(plan, context, config):
+            say(line)
+        before = len(table)
+        already = _copy_finished(table, plan, context, reused)
+        waiting = [job for job in plan.jobs if job.key not in table.keys()]
+        if before:
+            say(f"continuing: {already} of {len(plan.jobs) + len(plan.copied)} jobs already "
+                "finished")
+        elif len(table):
+            say(f"{len(table)} jobs copied: the search's own proxy runs"
+                + (" and finished jobs of --reuse" if reused else ""))
+        _run_jobs(config, waiting, context, table, signals, profile)
+        stats = statistics(scores(table.rows()), seed=config.seed)
+        line = verdict(stats)
+        document = {"verdict": line, "statistics": stats, "settings": settings,
+                    "rows": len(table)}
+        write_json(out / STATS_FILE, document)
+        plot_validation(table.rows(), stats, out / PLOT_FILE)
+        _record_in_journal(run_dir, table.rows(), settings)
+    return ValidationSummary(out, stats, line, len(waiting), already)
+
+
+def _check_run(path: str) -> tuple[Path, dict[str, Any]]:
+    run_dir = Path(path)
+    if not run_dir.is_dir():
+        raise ConfigError(f"RUN {path!r} is not a folder; give the folder of a finished search")
+    record = RunFolder(run_dir).record()
+    if record is None:
+        raise ConfigError(f"RUN {path!r} holds no search (no run.json and no leaderboard "
+                          "settings)")
+    if stored_setting(record["config"], "objective") != "train":
+        raise ConfigError(f"RUN {path!r} is a surrogate run (--objective surrogate): nothing "
+                          "was trained, so there is no proxy to validate; give a search that "
+                          "trained its candidates")
+    check_free(run_dir)
+    return run_dir, record
+
+
+def _profile(config: ValidateConfig, record: dict[str, Any]) -> HardwareProfile:
+    name = config.hardware or str(record["config"]["hardware"])
+    if config.address is None:
+        return resolve_hardware(name).profile
+    if name.lower() not in PROFILES:
+        raise ConfigError(f"unknown hardware {name!r}; expected one of {sorted(PROFILES)}")
+    return PROFILES[name.lower()]
+
+
+def _read_proxy(path: str | None) -> Recipe | None:
+    if path is None:
+        return None
+    try:
+        return Recipe.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise RecipeError(f"--proxy {path!r} is not a readable recipe JSON file: {err}") \
+            from None
+
+
+def _read_reuse(path: str | None) -> dict[str, dict[str, Any]]:
+    if path is None:
+        return {}
+    rows, _ = read_validation(path)
+    return {str(r["job_key"]): r for r in rows if r["status"] == "ok"}
+
+
+@contextmanager
+def _claimed(run_dir: Path, out: Path) -> Iterator[Callable[[], None]]:
+    """Hold the search folder's lock (and ``out``'s); yields ``keep()``, to call once the
+    validation's settings are written."""
+    claims = [FolderClaim(run_dir, "nas-validate")]
+    if out.resolve() != run_dir.resolve():
+        claims.append(FolderClaim(out, "nas-validate"))
+    with ExitStack() as stack:
+        for claim in claims:
+            stack.enter_context(claim.hold())
+
+        def keep() -> None:
+            for claim in claims:
+                claim.keep()
+
+        yield keep
+
+
+def _threads(config: ValidateConfig, profile: HardwareProfile) -> int:
+    if config.cpus_per_job is not None:
+        return max(1, int(config.cpus_per_job))
+    if config.address is None:
+        return max(1, (os.cpu_count() or 1) // config.workers)
+    return 1 if profile.kind == "cuda" else 2
+
+
+def _settings(config: ValidateConfig, record: dict[str, Any], candidates: list[Candidate],
+              proxy: Recipe, search_recipe: Recipe) -> dict[str, Any]:
+    identity = {name: getattr(config, name) for name in IDENTITY}
+    identity["epochs"] = long_epochs(config, search_recipe)
+    identity["proxy"] = {k: v for k, v in proxy.to_dict().items()
+                         if k not in ("cpu_threads", "seed")}
+    return {"run_id": record["run_id"], "identity": identity,
+            "candidates": [c.arch_hash for c in candidates],
+            "config": config.to_dict(), "long_epochs": identity["epochs"]}
+
+
+def _check_same(table: ValidationTable, settings: dict[str, Any]) -> None:
+    stored = table.settings
+    if not stored:
+        return
+    for name in ("run_id", "identity", "candidates"):
+        if stored.get(name) != settings[name]:
+            raise ConfigError(f"{table.path} holds another validation (its {name} differs); "
+                              "run it with the same settings, or give another --out")
+
+
+def _plan_lines(plan: JobPlan, context: JobContext, config: ValidateConfig) -> list[str]:
+    data = context.data
+    split, held = held_out(data)
+    long = next(job.recipe for job in plan.jobs if job.kind == LONG)
+    sizes = sorted({int(stage.resolution or 0) for stage in long.plan(data.resolution)})
+    return [
+        f"validating {len(plan.candidates)} candidates: the proxy ({plan.proxy.epochs} epochs "
+        f"at {plan.proxy.train_resolution(data.resolution)} px) {config.seeds} more time(s)"
+        + (" beside the search's own run" if plan.copied else ""),
+        f"long training: {_long_name(config.recipe)}, {plan.long_epochs} epochs, "
+        f"{sizes[0]}->{sizes[-1]} px, evaluated at {long.eval_size(data.resolution)} px on "
+        f"the {split} split ({len(held)} images), {config.long_seeds} seed(s)",
+        *plan.notes,
+    ]
+
+
+def _long_name(recipe: str) -> str:
+    if recipe == "proxy":
+        return "the proxy's recipe on whole epochs at full size (nas-train's plan)"
+    return f"nas-train's {recipe} recipe"
+
+
+def _copy_finished(table: ValidationTable, plan: JobPlan, context: JobContext,
+                   reused: dict[str, dict[str, Any]]) -> int:
+    """Add the search's own runs and the reusable rows not in the table yet; returns how many
+    jobs are finished now."""
+    done = table.keys()
+    for job in plan.copied:
+        if job.key not in done:
+            table.append(search_row(job, context))
+    for job in plan.jobs:
+        if job.key not in done and job.key in reused:
+            table.append(_reused(reused[job.key], job))
+    keys = table.keys()
+    return sum(job.key in keys for job in (*plan.copied, *plan.jobs))
+
+
+def _reused(row: dict[str, Any], job: Job) -> dict[str, Any]:
+    """Another validation's row for the same job, as this validation's."""
+    return {**row, "source": "reused", "replica": job.replica,
+            "search_rank": job.candidate.search_rank}
+
+
+def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
+              table: ValidationTable, signals: StopSignals,
+              profile: HardwareProfile) -> None:
+    if not jobs:
+        return
+    bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not config.progress,
+               dynamic_ncols=True, smoothing=0.1)
+
+    def done(job: Job, row: Any) -> None:
+        from nas.ray_executor import TaskLost  # only reached on the Ray executor
+
+        if isinstance(row, TaskLost):
+            row = _lost(job, context, row.reason)
+        table.append(row)
+        bar.update(1)
+        bar.set_postfix_str(f"last: {job.kind} {job.candidate.arch_hash} "
+                            f"{'failed' if row['status'] == 'failed' else row['accuracy']}")
+
+    try:
+        if config.executor == "inline":
+            for job in jobs:
+                row = run_job(job, context)
+                with signals.graceful():
+                    table.append(row)
+                    bar.update(1)
+        else:
+            from nas.ray_executor import run_tasks
+
+            run_tasks(run_job, jobs, shared=context, done=done, workers=config.workers,
+                      cpus=float(context.threads or 1),
+                      gpus=1.0 if profile.kind == "cuda" else 0.0, address=config.address,
+                      signals=signals)
+    finally:
+        bar.close()
+
+
+def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
+    from nas.validate_jobs import job_row
+
+    return job_row(job, context, source="run", accuracy=None, failure=reason,
+                   eval_split="", eval_images=0, eval_resolution=None, curve=[], history=[],
+                   epochs=None, resolution=None, device=None, started=None, finished=None,
+                   wall_time_s=None)
+
+
+def _record_in_journal(run_dir: Path, rows: list[dict[str, Any]],
+                       settings: dict[str, Any]) -> None:
+    """Each candidate whose long runs all finished, as a trial of the journal's
+    ``validation`` study (value: its mean long accuracy)."""
+    from nas.study_journal import record_validation
+
+    tag = json.dumps(settings["identity"], sort_keys=True, default=str)
+    by_hash: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_hash.setdefault(str(row["arch_hash"]), []).append(row)
+    for arch_hash, mine in by_hash.items():
+        long = [r for r in mine if r["kind"] == LONG]
+        if not long or any(r["status"] != "ok" for r in long):
+            continue
+        proxy = [r["accuracy"] for r in mine if r["kind"] != LONG and r["status"] == "ok"]
+        accuracy = sum(r["accuracy"] for r in long) / len(long)
+        record_validation(run_dir, arch=str(long[0]["arch"]), accuracy=accuracy,
+                          key=f"{arch_hash}@{_short(tag)}",
+                          attrs={"search_rank": long[0]["search_rank"],
+                                 "long_accuracies": json.dumps([r["accuracy"] for r in long]),
+                                 "proxy_accuracy_mean": sum(proxy) / len(proxy) if proxy
+                                 else None,
+                                 "long_epochs": settings["long_epochs"],
+                                 "eval_split": long[0]["eval_split"]})
+
+
+def _short(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
+
+
+__all__ = ["ValidationSummary", "run_validation"]
