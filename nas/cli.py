@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from nas.cluster import check_reachable
 from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, ConfigError, SearchConfig, check_out
 from nas.interrupt import Interrupted, StopSignals
 from nas.validate_config import ValidateConfig
+from search_space.checks import parse_count
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
@@ -44,8 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=1, help="retries of a trial whose worker or node dies")
     p.add_argument("--node-timeout", type=float, default=300.0,
                    help="seconds to wait for a Ray node that can run a trial before stopping (default 300)")
-    p.add_argument("--max-params", type=int, help="skip candidates with more parameters")
-    p.add_argument("--max-macs", type=int, help="skip candidates with more MACs at the timing resolution")
+    p.add_argument("--max-params", type=_count("--max-params"),
+                   help="skip candidates with more parameters (e.g. 8M, 8000000)")
+    p.add_argument("--max-macs", type=_count("--max-macs"),
+                   help="skip candidates with more MACs at the timing resolution (e.g. 1.5G)")
     p.add_argument("--reward-w", type=float, default=-0.07, help="exponent of normalized step time")
     p.add_argument("--reward-v", type=float, default=-0.05, help="exponent of normalized parameters")
     p.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run continues")
@@ -53,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--validate", type=int, metavar="K", help="then validate the proxy on K of the candidates (nas-validate RUN --k K)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no set-up lines")
     return p
+
+
+def _count(flag: str) -> Callable[[str], int]:
+    """An argparse type for a count written as ``8M``, ``1.5G`` or ``8000000``."""
+    def parse(text: str) -> int:
+        try:
+            return parse_count(text, flag)
+        except NasError as err:
+            raise argparse.ArgumentTypeError(str(err)) from None
+    return parse
 
 
 def config_from_args(args: argparse.Namespace) -> SearchConfig:

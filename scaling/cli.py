@@ -20,7 +20,6 @@ import argparse
 import re
 import sys
 from dataclasses import replace
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
@@ -31,27 +30,13 @@ from scaling.output import ModelRecord, ScaleReport, write_scaled
 from proxy_train.progressive import SOURCES
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
+from search_space import checks
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
-_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
-_COUNT_RE = re.compile(r"([0-9][0-9_,]*(?:\.[0-9]+)?)([KMG]?)")
-
-
 def parse_count(text: str, what: str = "count") -> int:
-    """``'80M' -> 80_000_000``, ``'1.5G'``, ``'30000'``; suffixes K, M, G (case-insensitive)."""
-    match = _COUNT_RE.fullmatch(text.strip().upper())
-    if not match:
-        raise ScalingError(f"{what} {text!r}: expected an integer with an optional K/M/G suffix "
-                           "(e.g. 80M, 30G, 5000000)")
-    digits, suffix = match.groups()
-    try:
-        value = Decimal(digits.replace("_", "").replace(",", "")) * _SUFFIXES[suffix]
-    except InvalidOperation:
-        raise ScalingError(f"{what} {text!r}: not a number") from None
-    if value != value.to_integral_value() or value < 1:
-        raise ScalingError(f"{what} {text!r} must be a whole number >= 1")
-    return int(value)
+    """``'80M' -> 80_000_000`` (``search_space.checks.parse_count``), as a ``ScalingError``."""
+    return checks.parse_count(text, what, ScalingError)
 
 
 def parse_targets(values: list[str] | None) -> tuple[str, ...]:

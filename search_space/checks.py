@@ -10,18 +10,23 @@ from the other packages, so anything may use it).
 
       stages[2]: unknown field 'bar'; allowed: block, layers, kernel
       stage 1: missing field 'out_channels'; required: out_channels, stride, layers
+
+* :func:`parse_count`: a count as people write it on a command line (``80M``, ``1.5G``,
+  ``30000``), for every option that takes parameters or MACs.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
+from decimal import Decimal, InvalidOperation
 from typing import TypeGuard
 
 from search_space.errors import NasError
 
-__all__ = ["check_keys", "is_int", "is_number"]
+__all__ = ["check_keys", "is_int", "is_number", "parse_count"]
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -58,3 +63,24 @@ def check_keys(
     for key in required_keys:
         if key not in obj:
             raise error(f"{prefix}missing field {key!r}; required: {', '.join(required_keys)}")
+
+
+_SUFFIXES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9}
+_COUNT_RE = re.compile(r"([0-9][0-9_,]*(?:\.[0-9]+)?)([KMG]?)")
+
+
+def parse_count(text: str, what: str = "count", error: type[NasError] = NasError) -> int:
+    """``'80M' -> 80_000_000``, ``'1.5G'``, ``'30000'``; suffixes K, M, G (case-insensitive).
+    Anything else raises ``error`` naming ``what``."""
+    match = _COUNT_RE.fullmatch(text.strip().upper())
+    if not match:
+        raise error(f"{what} {text!r}: expected an integer with an optional K/M/G suffix "
+                    "(e.g. 80M, 30G, 5000000)")
+    digits, suffix = match.groups()
+    try:
+        value = Decimal(digits.replace("_", "").replace(",", "")) * _SUFFIXES[suffix]
+    except InvalidOperation:
+        raise error(f"{what} {text!r}: not a number") from None
+    if value != value.to_integral_value() or value < 1:
+        raise error(f"{what} {text!r} must be a whole number >= 1")
+    return int(value)

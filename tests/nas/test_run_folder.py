@@ -180,9 +180,9 @@ def test_unwritable_out_is_refused_before_any_work(
 @pytest.mark.parametrize(("extra", "message"), [
     (["--max-params", "10"], "--max-params 10 is below the smallest spec of space 'v2b0' "
                              "(538,357 params even with a single class)"),
-    (["--max-params", "540000"], "--max-params 540,000 is below the smallest spec of space "
+    (["--max-params", "0.54M"], "--max-params 540,000 is below the smallest spec of space "
                                  "'v2b0' (542,200 params with 4 classes)"),
-    (["--max-macs", "1000000"], "--max-macs 1,000,000 is below the smallest spec of space "
+    (["--max-macs", "1M"], "--max-macs 1,000,000 is below the smallest spec of space "
                                 "'v2b0' (1,183,472 MACs at resolution 32)"),
 ])
 def test_impossible_constraints_are_refused_before_ray_and_leave_nothing(
@@ -198,6 +198,18 @@ def test_impossible_constraints_are_refused_before_ray_and_leave_nothing(
                                  f"{extra[0]} or choose a smaller space"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
     assert list(empty.iterdir()) == []  # not even a lock file
+
+
+def test_a_count_that_is_not_one_is_one_line(tmp_path: Path, tiny_args: list[str],
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as stop:
+        main(["--budget", "2", "--out", str(tmp_path / "run"), *tiny_args,
+              "--max-params", "8x"])
+    assert stop.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--max-params '8x': expected an integer with an optional " \
+        "K/M/G suffix" in err, err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_smallest_cost_is_the_minimum_over_every_spec_of_the_space() -> None:
