@@ -167,7 +167,8 @@ def make_plan(config: TrainConfig, model: ModelSource, data_resolution: int, *,
         changes["stages"] = config.stages
     elif epochs < int(changes.get("stages", progressive.stages)):
         changes["stages"] = epochs
-        notes.append(f"{epochs} stages: a run of {epochs} epochs has at most {epochs}")
+        notes.append(f"{_count(epochs, 'stage')}: a run of {_count(epochs, 'epoch')} has one "
+                     "stage per epoch at most")
     if config.sizes is not None:
         changes["image_size"] = list(config.sizes)
     progressive = progressive.replace(**changes)
@@ -236,3 +237,7 @@ def _from_scale_report(path: Path, target: str | None) -> ModelSource:
 
 __all__ = ["EVAL_RATIO", "FINAL_TRAINING", "ModelSource", "RecipeFile", "TrainPlan",
            "load_recipe_file", "make_plan", "resolve_model"]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
