@@ -114,8 +114,9 @@ def _rows_md(rows: pd.DataFrame, names: dict[str, str]) -> list[str]:
              "|---|---|---|---|---|---|"]
     for _, r in rows.iterrows():
         node = names.get(r["node_id"], _short(r["node_id"]))
-        lines.append(f"| {r['trial_id']} | {r['number']} | {r['status']} | "
-                     f"{r['failure_reason'] or ''} | {node} | {r['wall_time_s']:.1f} |")
+        reason = r["failure_reason"] if isinstance(r["failure_reason"], str) else ""  # NaN: none
+        lines.append(f"| {r['trial_id']} | {r['number']} | {r['status']} | {reason} | {node} | "
+                     f"{r['wall_time_s']:.1f} |")
     return lines
 
 
