@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--n", type=int, default=50)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--cpus-per-trial", type=int,
+                        help="torch threads of the trial (default: the search's, all cores)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(args_in)
     from machine import load, now
@@ -184,6 +186,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="effnas-memory-") as tmp:
         search = ["--budget", str(args.n), "--hardware", "cpu", "--epochs", str(args.epochs),
                   "--no-progress", "--out", str(Path(tmp) / "run")]
+        if args.cpus_per_trial:
+            search += ["--cpus-per-trial", str(args.cpus_per_trial)]
         samples, wall, _ = run(search)
     shown = [a if not a.startswith(tempfile.gettempdir()) else "TMP/run" for a in search]
     command = "python bench/worker_memory.py " + " ".join(args_in)

@@ -26,6 +26,7 @@ from nas.reward import reward as compute_reward
 from nas.surrogate import Surrogate
 from proxy_train.data import DataSplits
 from proxy_train.hardware import Target, resolve_hardware
+from proxy_train.heap import release_free_memory
 from proxy_train.loop import TrainResult, train
 from proxy_train.recipe import Recipe
 from proxy_train.step import describe_failure
@@ -133,6 +134,7 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
                              report=on_epoch if report is not None else None)
     except Exception as err:  # noqa: BLE001 - a candidate must never take the search down
         failure = describe_failure(err)
+    release_free_memory()  # the next candidate of this process starts from the live set
     reward = None
     if training is not None and training.ok and timing is not None \
             and timing.median_ms is not None:
