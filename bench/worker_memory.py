@@ -16,7 +16,7 @@ Target: the worker's own memory (``RssAnon``) does not grow with the candidate c
 median of the last 10 candidates within 1.2x of the first 10. The driver's row count is read
 from hooks in the driver (as ``bench/scale_1000.py`` does).
 
-    flock /tmp/effnas-bench.lock python bench/worker_memory.py --n 50 \\
+    flock /tmp/effnas-bench.lock python bench/worker_memory.py --n 50 --cpus-per-trial 1 \\
         --out bench/results/worker_memory.md
 """
 
