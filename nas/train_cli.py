@@ -97,8 +97,10 @@ def summary_lines(record: dict[str, Any], out: Path) -> str:
     model, result, recipe = record["model"], record["result"], record["recipe"]
     stages = recipe["stages"]
     sizes = f"{stages[0]['resolution']}->{stages[-1]['resolution']} px" if stages else ""
-    lines = [f"trained {model['name']} ({model['params']:,} params) for {result['epochs_run']} "
-             f"epochs, {len(stages)} stage(s) {sizes}, in {result['wall_time_s']:.0f} s",
+    epochs, count = result["epochs_run"], len(stages)
+    lines = [f"trained {model['name']} ({model['params']:,} params) for {epochs} "
+             f"epoch{'' if epochs == 1 else 's'}, {count} stage{'' if count == 1 else 's'} "
+             f"{sizes}, in {result['wall_time_s']:.0f} s",
              f"minival top-1  {_pair(result['minival_top1'], result['minival_top1_ema'])}  "
              f"at {result['eval_size']} px"]
     if result["test_top1"] is not None:
