@@ -1,10 +1,20 @@
-"""Progress of a run on the terminal: done, failed, best reward so far, and an ETA."""
+"""Progress of a run on the terminal: done, failed, best reward so far, and an ETA; and the
+set-up lines every command says before its bar (:func:`say_on_stderr`, or :func:`silent` with
+``--no-progress``)."""
 
 from __future__ import annotations
 
 import sys
 
 from tqdm import tqdm
+
+
+def say_on_stderr(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def silent(line: str) -> None:
+    return None
 
 
 class Progress:

@@ -18,7 +18,6 @@ flight are ended, and :class:`~nas.interrupt.Interrupted` says how many candidat
 
 from __future__ import annotations
 
-import sys
 import threading
 from pathlib import Path
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from typing import Any, Protocol
 from nas.config import SearchConfig, check_out
 from nas.driver import RunSummary, SearchRun
 from nas.interrupt import Interrupted, StopSignals
+from nas.progress import say_on_stderr, silent
 from nas.run_folder import RunFolder
 from nas.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
 from nas.trial import TrialContext
@@ -54,10 +54,6 @@ def make_executor(config: SearchConfig, signals: StopSignals | None = None) -> E
     return RayExecutor(config, signals)
 
 
-def say_on_stderr(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
 def run_search(config: SearchConfig, *, say: Say | None = None,
                signals: StopSignals | None = None) -> tuple[RunSummary, list[Path]]:
     """Run the search described by ``config`` up to its budget; return its summary and plots.
@@ -66,7 +62,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
     is off). ``signals``: the caller's installed handlers, if it has them already. Raises
     ``NasError`` for bad input and :class:`Interrupted` on SIGINT / SIGTERM.
     """
-    tell: Say = say or (say_on_stderr if config.progress else _silent)
+    tell: Say = say or (say_on_stderr if config.progress else silent)
     signals = signals or StopSignals()
     folder = RunFolder(config.out, paced=True)
     stored: dict[str, Any] | None = None
@@ -166,7 +162,3 @@ def _start_executor(config: SearchConfig, signals: StopSignals, say: Say) -> Exe
 
 def _never(spec: ArchSpec, context: TrialContext) -> StepTiming:
     raise AssertionError("a continued run's reference is stored, never measured again")
-
-
-def _silent(line: str) -> None:
-    return None

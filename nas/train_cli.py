@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.interrupt import Interrupted, StopSignals
+from nas.progress import say_on_stderr, silent
 from nas.train_config import DEFAULT_EMA, TrainConfig, parse_sizes
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             config = config_from_args(args)
             from nas.train_run import TrainingFailed, run_training  # heavy imports
 
-            say = _say if config.progress else _silent
+            say = say_on_stderr if config.progress else silent
             try:
                 summary = run_training(config, say=say, signals=signals)
             except TrainingFailed as failed:
@@ -116,14 +117,6 @@ def summary_lines(record: dict[str, Any], out: Path) -> str:
 def _pair(trained: float | None, ema: float | None) -> str:
     text = "-" if trained is None else f"{trained:.4f}"
     return text if ema is None else f"{ema:.4f} (EMA weights; trained weights {text})"
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _silent(line: str) -> None:
-    return None
 
 
 if __name__ == "__main__":

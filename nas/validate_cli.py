@@ -14,6 +14,7 @@ from typing import Any
 
 from nas.config import EXECUTORS
 from nas.interrupt import Interrupted, StopSignals
+from nas.progress import say_on_stderr, silent
 from nas.validate_config import ValidateConfig
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
@@ -81,7 +82,7 @@ def validate(config: ValidateConfig, signals: StopSignals) -> int:
     """Run ``config`` and print its result; the exit status (interrupts included)."""
     from nas.validate import run_validation  # heavy imports once the arguments are sound
 
-    say = _say if config.progress else _silent
+    say = say_on_stderr if config.progress else silent
     try:
         summary = run_validation(config, say=say, signals=signals)
     except KeyboardInterrupt as stop:
@@ -141,14 +142,6 @@ def _saved(config: ValidateConfig | None) -> str:
     except (NasError, OSError):
         return "no job had finished"
     return f"{len(rows)} finished jobs are saved in {path}"
-
-
-def _say(line: str) -> None:
-    print(line, file=sys.stderr, flush=True)
-
-
-def _silent(line: str) -> None:
-    return None
 
 
 if __name__ == "__main__":
