@@ -23,16 +23,7 @@ import torch
 
 from nas.config import SearchConfig
 from nas.search import run_search
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+from proxy_train.hardware import cpu_model
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
         "# Ray executor vs inline executor",
         "",
         f"- date: {datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {_cpu_model()}, {platform.platform()}",
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {cpu_model()}, {platform.platform()}",
         f"- python {platform.python_version()}, torch {torch.__version__}",
         f"- command: python bench/executor_overhead.py {' '.join(argv if argv is not None else sys.argv[1:])}",
         f"- settings: {args.n} candidates, space {args.space}, data {args.data}, hardware {args.hardware}, seed {args.seed}",
