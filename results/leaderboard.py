@@ -31,7 +31,8 @@ older version that ``results.schema.UPGRADES`` describes are read (and written b
 current version.
 
 This module (with ``results.schema`` and ``results.pending``) is the only one that touches
-pyarrow and Parquet.
+Parquet files: :func:`read_parquet` and :func:`write_parquet` also serve
+``results.validation``.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class Leaderboard:
     def _write(self, rows: list[dict[str, Any]]) -> None:
         table = self._table(rows)
         try:
-            atomic_write(self.path, lambda fh: _write_table(table, fh))
+            write_parquet(self.path, table)
             self.bytes_written += self.path.stat().st_size
             self._log.clear()
         except OSError as exc:
@@ -232,13 +233,7 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any]]:
     and its stored settings. Reads the Parquet file only, not the log of rows recorded since
     its last rewrite: :class:`Leaderboard` reads both."""
     path = Path(path)
-    try:
-        # One open file: a path read stats and reopens, which can race with a replace.
-        with open(path, "rb") as fh:
-            table = pq.read_table(fh)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise LeaderboardError(f"{path} is not a readable Parquet file: {exc}") from None
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    table, meta = read_parquet(path, LeaderboardError)
     version = meta.get(META_SCHEMA_VERSION)
     if version is None:
         raise LeaderboardError(f"{path} is a Parquet file but not a leaderboard (its metadata has "
@@ -264,14 +259,31 @@ def read_table(path: str | os.PathLike[str]) -> tuple[pa.Table, dict[str, Any]]:
     return table, settings
 
 
-def to_pandas(table: pa.Table) -> pd.DataFrame:
-    """Arrow table to DataFrame with nullable integers (a missing epoch stays an int column)."""
-    mapping = {pa.int64(): pd.Int64Dtype()}
-    return table.to_pandas(types_mapper=mapping.get)
+def read_parquet(path: Path, error: type[LeaderboardError]) -> tuple[pa.Table, dict[str, str]]:
+    """A Parquet file and its key-value metadata (decoded); a file that cannot be read as
+    Parquet raises ``error`` naming it."""
+    try:
+        # One open file: a path read stats and reopens, which can race with a replace.
+        with open(path, "rb") as fh:
+            table = pq.read_table(fh)
+    except (pa.ArrowException, OSError, ValueError) as exc:
+        raise error(f"{path} is not a readable Parquet file: {exc}") from None
+    return table, {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+
+
+def write_parquet(path: Path, table: pa.Table) -> Path:
+    """Replace ``path`` with ``table`` atomically (``proxy_train.files.atomic_write``)."""
+    return atomic_write(path, lambda fh: _write_table(table, fh))
 
 
 def _write_table(table: pa.Table, fh: IO[bytes]) -> None:
     pq.write_table(table, fh)
+
+
+def to_pandas(table: pa.Table) -> pd.DataFrame:
+    """Arrow table to DataFrame with nullable integers (a missing epoch stays an int column)."""
+    mapping = {pa.int64(): pd.Int64Dtype()}
+    return table.to_pandas(types_mapper=mapping.get)
 
 
 # ---------------------------------------------------------------------- best.json

@@ -30,14 +30,14 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
+from results.leaderboard import read_parquet, write_parquet
 
 VALIDATION_FILE = "validation.parquet"
 STATS_FILE = "validation.json"
@@ -130,10 +130,7 @@ class ValidationTable:
         except (pa.ArrowException, TypeError, ValueError) as exc:
             raise ValidationError(f"a validation row does not fit the schema: {exc}") from None
 
-        def write(handle: IO[bytes]) -> None:
-            pq.write_table(table, handle)
-
-        atomic_write(self.path, write)
+        write_parquet(self.path, table)
 
 
 def read_validation(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -141,12 +138,7 @@ def read_validation(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]],
     where = Path(path)
     if where.is_dir():
         where = where / VALIDATION_FILE
-    try:
-        with open(where, "rb") as handle:
-            table = pq.read_table(handle)
-    except (pa.ArrowException, OSError, ValueError) as exc:
-        raise ValidationError(f"{where} is not a readable Parquet file: {exc}") from None
-    meta = {k.decode(): v.decode() for k, v in (table.schema.metadata or {}).items()}
+    table, meta = read_parquet(where, ValidationError)
     if meta.get(META_SCHEMA) != str(SCHEMA_VERSION) or tuple(table.column_names) != \
             COLUMN_NAMES:
         raise ValidationError(f"{where} is not a validation file of schema version "
