@@ -26,6 +26,7 @@ from typing import Any
 from nas.claim import FolderClaim
 from nas.config import IDENTITY_DEFAULTS, IDENTITY_FIELDS, ConfigError, SearchConfig, \
     check_same_run, stored_setting
+from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.leaderboard import Leaderboard
 from search_space.checks import is_number
@@ -104,9 +105,8 @@ class RunFolder:
     def write_record(self, record: dict[str, Any]) -> None:
         """Store the run's settings in both copies: leaderboard metadata, then ``run.json``."""
         self.leaderboard.set_settings(record)
-        tmp = self.run_file.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(record, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, self.run_file)
+        text = json.dumps(record, indent=2, sort_keys=True, default=str)
+        atomic_write(self.run_file, lambda fh: fh.write(text.encode("utf-8")))
         self._claim.keep()  # the folder holds a run now: never removed on a later failure
 
     def _read_run_file(self, *, has_copy: bool) -> dict[str, Any] | None:

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from proxy_train.files import atomic_write
 from scaling.errors import ScalingError
 from proxy_train.progressive import ProgressiveRecipe, StageSettings, stage_schedule
 from scaling.rules import Coefficients, Scaled, ScalingRule
@@ -137,12 +138,8 @@ def _model_to_dict(m: ModelRecord) -> dict[str, Any]:
 
 def write_scaled(report: ScaleReport, path: str | os.PathLike[str]) -> Path:
     """Write the report as JSON (parents created; replaced atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(report_to_dict(report), indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(report_to_dict(report), indent=2) + "\n"
+    return atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 def load_scaled(path: str | os.PathLike[str]) -> ScaleReport:
