@@ -265,28 +265,18 @@ class RayExecutor:
     def __init__(self, config: SearchConfig, signals: StopSignals | None = None) -> None:
         self.config = config
         self._signals = signals or StopSignals()
-        self._started_ray = False
-        self.address = "this process"
         if not ray.is_initialized():
-            os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
             # The leaderboard is the record of every trial; Tune's own per-trial JSON/CSV/
             # TensorBoard logs would only duplicate it (and cannot log an Outcome).
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
             # Nor does a run resume from Tune's experiment state: saved once, at the end.
             os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(10**9))
-            # Signals are ours (nas.interrupt): no Tune SIGINT handler, and no stack dump from
-            # Ray's core (absl's failure signal handler) when SIGTERM arrives.
+            # Signals are ours (nas.interrupt): no Tune SIGINT handler.
             os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
-            os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
-            with _sigterm_blocked_for_ray(self._signals):
-                if config.address is None:
-                    # "local": always a new in-process instance, never a cluster that `ray
-                    # start` left running on this machine (which ray.init() would join).
-                    ray.init(address="local", num_cpus=os.cpu_count() or 1, **_INIT)
-                else:
-                    self.address = _join(config.address)
-                self._started_ray = True
+        where = _start_ray(config.address, self._signals)
+        self._started_ray = where is not None
+        self.address = where or "this process"
         self._resources = self._trial_resources()
 
     def _trial_resources(self) -> dict[str, float]:
@@ -499,7 +489,7 @@ def run_tasks(function: Callable[[Any, Any], Any], items: Sequence[Any], *, shar
     tasks in flight (they ran for nothing: not results) and raises ``Interrupted`` once the
     ``done`` in progress has returned."""
     signals = signals or StopSignals()
-    started = _start_ray(address, signals)
+    started = _start_ray(address, signals) is not None
     try:
         shared_ref = ray.put(shared)
         remote = ray.remote(function).options(num_cpus=cpus, num_gpus=gpus,
@@ -533,17 +523,20 @@ def _lost_reason(exc: BaseException) -> str:
     return f"worker died (retries exhausted): {type(exc).__name__}"
 
 
-def _start_ray(address: str | None, signals: StopSignals) -> bool:
-    """Start Ray in this process (or join the cluster at ``address``, token authentication
-    included: :func:`_join`) as :class:`RayExecutor` does; returns whether this call started
-    it."""
+def _start_ray(address: str | None, signals: StopSignals) -> str | None:
+    """Start Ray in this process, or join the cluster at ``address`` (token authentication
+    included: :func:`_join`). Returns where it runs (``"this process"`` or the cluster's
+    address), or None if Ray was running already (then it is not this call's to stop)."""
     if ray.is_initialized():
-        return False
+        return None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    # No stack dump from Ray's core (absl's failure signal handler) when SIGTERM arrives:
+    # signals are ours (nas.interrupt).
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     with _sigterm_blocked_for_ray(signals):
-        if address is None:
-            ray.init(address="local", num_cpus=os.cpu_count() or 1, **_INIT)
-        else:
-            _join(address)
-    return True
+        if address is not None:
+            return _join(address)
+        # "local": always a new in-process instance, never a cluster that `ray start` left
+        # running on this machine (which ray.init() would join).
+        ray.init(address="local", num_cpus=os.cpu_count() or 1, **_INIT)
+        return "this process"
