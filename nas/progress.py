@@ -17,6 +17,11 @@ def silent(line: str) -> None:
     return None
 
 
+def counted(n: int, noun: str) -> str:
+    """``counted(1, "epoch") == "1 epoch"``, ``counted(4, "epoch") == "4 epochs"``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 class Progress:
     """A progress bar over the budget. Disabled, it prints nothing."""
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.interrupt import Interrupted, StopSignals
-from nas.progress import say_on_stderr, silent
+from nas.progress import counted, say_on_stderr, silent
 from nas.train_config import DEFAULT_EMA, TrainConfig, parse_sizes
 from search_space.cli import OneLineParser
 from search_space.errors import NasError
@@ -98,9 +98,8 @@ def summary_lines(record: dict[str, Any], out: Path) -> str:
     model, result, recipe = record["model"], record["result"], record["recipe"]
     stages = recipe["stages"]
     sizes = f"{stages[0]['resolution']}->{stages[-1]['resolution']} px" if stages else ""
-    epochs, count = result["epochs_run"], len(stages)
-    lines = [f"trained {model['name']} ({model['params']:,} params) for {epochs} "
-             f"epoch{'' if epochs == 1 else 's'}, {count} stage{'' if count == 1 else 's'} "
+    lines = [f"trained {model['name']} ({model['params']:,} params) for "
+             f"{counted(result['epochs_run'], 'epoch')}, {counted(len(stages), 'stage')} "
              f"{sizes}, in {result['wall_time_s']:.0f} s",
              f"minival top-1  {_pair(result['minival_top1'], result['minival_top1_ema'])}  "
              f"at {result['eval_size']} px"]

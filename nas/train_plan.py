@@ -38,6 +38,7 @@ else:
     import tomli as tomllib
 
 from nas.config import ConfigError
+from nas.progress import counted
 from nas.train_config import TrainConfig, is_recipe_file
 from proxy_train.errors import RecipeError
 from proxy_train.progressive import ProgressiveRecipe, recipe_for
@@ -167,7 +168,7 @@ def make_plan(config: TrainConfig, model: ModelSource, data_resolution: int, *,
         changes["stages"] = config.stages
     elif epochs < int(changes.get("stages", progressive.stages)):
         changes["stages"] = epochs
-        notes.append(f"{_count(epochs, 'stage')}: a run of {_count(epochs, 'epoch')} has one "
+        notes.append(f"{counted(epochs, 'stage')}: a run of {counted(epochs, 'epoch')} has one "
                      "stage per epoch at most")
     if config.sizes is not None:
         changes["image_size"] = list(config.sizes)
@@ -237,7 +238,3 @@ def _from_scale_report(path: Path, target: str | None) -> ModelSource:
 
 __all__ = ["EVAL_RATIO", "FINAL_TRAINING", "ModelSource", "RecipeFile", "TrainPlan",
            "load_recipe_file", "make_plan", "resolve_model"]
-
-
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
