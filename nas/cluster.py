@@ -6,11 +6,11 @@ variables), so it is tested without Ray; ``nas.ray_executor`` feeds it what Ray 
 * **Address**: ``--address HOST:PORT`` (or what ``auto`` resolves to) is probed with a plain TCP
   connection before Ray is asked to connect: Ray's own client retries an unreachable address
   for minutes, printing C++ warnings, where this takes at most :data:`PROBE_TIMEOUT_S`.
-* **Authentication**: ``ray start --head`` (Ray >= 2.50) turns on token authentication and
-  keeps the token in ``~/.ray/auth_token``; a driver must then run with ``RAY_AUTH_MODE=token``.
-  Ray sets that itself only for ``address="auto"``; the Ray executor does the same for every
-  address when :func:`token_source` finds a token (a cluster without authentication ignores
-  it).
+* **Authentication**: a cluster started with ``RAY_AUTH_MODE=token`` (or, from Ray 2.59, a
+  ``ray start --head`` on a machine that holds ``~/.ray/auth_token``; from 2.61 every cluster)
+  requires a token, and a driver must then run with ``RAY_AUTH_MODE=token``. Ray sets that
+  itself only for ``address="auto"``; the Ray executor does the same for every address when
+  :func:`token_source` finds a token (a cluster without authentication ignores it).
 * **Nodes**: :class:`NodeWatch` notices when no alive node can run a trial (its CPUs, GPUs and
   accelerator type) and says so once that has lasted ``--node-timeout`` seconds, so a search
   whose nodes are gone stops with an error instead of waiting forever; :func:`node_lost` tells a

@@ -8,10 +8,16 @@ else is touched: never ``ray stop``, never a kill by name, so the Ray instances 
 processes on the machine are safe. All nodes of a :class:`RayNodes` share one temporary
 folder (``--temp-dir``) and take free ports, so they never collide with another cluster.
 
-Commands are given as the README writes them (``ray start --head --port 6379 --num-cpus 0``,
-``RAY_AUTH_MODE=token ray start --address HEAD_IP:6379``): :meth:`RayNodes.start` puts in the
-real port and head address and adds the flags a shared machine needs (``--block``,
-``--temp-dir``, free ports for every service).
+Commands are given as the README writes them (``ray get-auth-token --generate``,
+``RAY_AUTH_MODE=token ray start --head --port 6379 --num-cpus 0``,
+``RAY_AUTH_MODE=token RAY_AUTH_TOKEN=TOKEN ray start --address HEAD_IP:6379``):
+:meth:`RayNodes.start` puts in the real port, head address and token and adds the flags a
+shared machine needs (``--block``, ``--temp-dir``, free ports for every service).
+
+Every node runs with a home of its own, as on separate machines: the head's is where
+:meth:`RayNodes.make_token` made the token; every worker (and :meth:`RayNodes.home` for a
+driver) starts from an empty one, so nothing found in a home (``~/.ray/auth_token`` from an
+earlier ``ray.init()``) can make a command work that would fail on a fresh machine.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 
 README_PORT = "6379"
 README_HEAD = "HEAD_IP"
+README_TOKEN = "TOKEN"
 RAY = str(Path(sys.executable).with_name("ray"))
 
 
@@ -66,24 +73,48 @@ class RayNodes:
         self.temp_dir = Path(tempfile.mkdtemp(prefix="effnas-ray-", dir="/tmp"))
         self.port = free_port()
         self.address: str | None = None
+        self.token: str | None = None
         self.nodes: list[Node] = []
+        self.head_home = self.home()
+
+    def home(self) -> Path:
+        """A fresh, empty home folder (a machine that never ran Ray)."""
+        return Path(tempfile.mkdtemp(prefix="home-", dir=self.temp_dir))
+
+    def environment(self, env: dict[str, str], home: Path) -> dict[str, str]:
+        """This process's environment for a command with ``env`` (a README line's variables,
+        placeholders filled in) run in ``home``; no Ray variable of this process is kept."""
+        kept = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        filled = {k: self.fill(v) for k, v in env.items()}
+        return {**kept, "HOME": str(home), "RAY_USAGE_STATS_ENABLED": "0", **filled}
+
+    def fill(self, word: str) -> str:
+        """A README word with this cluster's port, head address and token."""
+        word = word.replace(README_PORT, str(self.port))
+        if README_HEAD in word:
+            assert self.address is not None, "start the head first"
+            word = word.replace(f"{README_HEAD}:{self.port}", self.address)
+        if README_TOKEN in word:
+            assert self.token is not None, "make the token first"
+            word = word.replace(README_TOKEN, self.token)
+        return word
+
+    def make_token(self, readme_line: str) -> str:
+        """Run the README's token line on the head's machine; the token it printed."""
+        env, words = split_line(readme_line)
+        assert words[:2] == ["ray", "get-auth-token"], readme_line
+        done = subprocess.run([RAY, *words[1:]], capture_output=True, text=True, timeout=60,
+                              env=self.environment(env, self.head_home))
+        assert done.returncode == 0, done.stderr
+        self.token = done.stdout.strip().splitlines()[-1]
+        assert re.fullmatch(r"[0-9a-f]{32,}", self.token), done.stdout
+        return self.token
 
     def command(self, readme_line: str) -> tuple[dict[str, str], list[str]]:
         """A README ``ray start`` line as environment and argv for this cluster."""
-        words = shlex.split(readme_line)
-        env = {}
-        while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
-            name, value = words.pop(0).split("=", 1)
-            env[name] = value
+        env, words = split_line(readme_line)
         assert words[:2] == ["ray", "start"], readme_line
-        argv = [RAY, "start"]
-        for word in words[2:]:
-            word = word.replace(README_PORT, str(self.port))
-            if README_HEAD in word:
-                assert self.address is not None, "start the head first"
-                word = word.replace(f"{README_HEAD}:{self.port}", self.address)
-            argv.append(word)
-        return env, argv
+        return env, [RAY, "start", *(self.fill(word) for word in words[2:])]
 
     def start(self, readme_line: str, timeout: float = 90.0) -> Node:
         """Start the node ``readme_line`` describes and wait until it runs."""
@@ -100,7 +131,8 @@ class RayNodes:
         with open(log, "wb") as out:
             proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True,
-                                    env={**os.environ, "RAY_USAGE_STATS_ENABLED": "0", **env})
+                                    env=self.environment(env, self.head_home if head
+                                                         else self.home()))
         node = Node(proc, log, head)
         self.nodes.append(node)
         deadline = time.monotonic() + timeout
@@ -163,6 +195,16 @@ class RayNodes:
         self.close()
 
 
+def split_line(readme_line: str) -> tuple[dict[str, str], list[str]]:
+    """A shell line's leading ``NAME=value`` assignments and its words."""
+    words = shlex.split(readme_line)
+    env = {}
+    while words and re.fullmatch(r"[A-Z_]+=.*", words[0]):
+        name, value = words.pop(0).split("=", 1)
+        env[name] = value
+    return env, words
+
+
 def _stat_fields(pid: int) -> list[str] | None:
     try:
         text = Path(f"/proc/{pid}/stat").read_text()
@@ -201,4 +243,4 @@ def _cmdline(pid: int) -> str:
         return ""
 
 
-__all__ = ["Node", "RayNodes", "free_port"]
+__all__ = ["Node", "RayNodes", "free_port", "split_line"]

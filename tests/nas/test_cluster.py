@@ -1,7 +1,9 @@
 """nas-search on a real two-node Ray cluster, started with the README's own commands.
 
-The head (0 CPUs) and a worker node are separate ``ray start`` processes (``ray_nodes``); the
-search runs as its own process, without ``RAY_AUTH_MODE`` (it must find the token itself).
+The token is made on the head with the README's line; the head (0 CPUs) and a worker node are
+separate ``ray start`` processes (``ray_nodes``), each in an empty home of its own like a fresh
+machine, the worker given the token as the README says; the search runs as its own process in
+another empty home, with the token given as the README says and without ``RAY_AUTH_MODE``.
 It must run every trial on the worker node and record that node in its rows; when the worker
 node is killed while a candidate trains, that candidate is recorded as ``failed`` with the
 reason ``node lost`` (``--retries 0``) and the search finishes on a fresh worker node with
@@ -15,7 +17,6 @@ import importlib.util
 import json
 import os
 import re
-import shlex
 import signal
 import socket
 import subprocess
@@ -38,42 +39,48 @@ NAS_SEARCH = Path(sys.executable).with_name("nas-search")
 
 
 def readme_cluster_commands() -> list[str]:
-    """The commands of the README's first cluster example: head, worker, search."""
+    """The commands of the README's first cluster example: token, head, worker, search."""
     text = (REPO / "README.md").read_text()
     section = text[text.index("### On a Ray cluster"):]
     block = re.search(r"```bash\n(.*?)```", section, re.S)
     assert block is not None
     lines = [line for line in block.group(1).splitlines() if line and not line.startswith("#")]
-    assert len(lines) == 3 and lines[0].startswith("ray start --head")
-    assert "ray start --address HEAD_IP:6379" in lines[1] and lines[2].startswith("nas-search")
+    assert len(lines) == 4 and lines[0] == "ray get-auth-token --generate"
+    assert lines[1].startswith("RAY_AUTH_MODE=token ray start --head")
+    assert "ray start --address HEAD_IP:6379" in lines[2] and "RAY_AUTH_TOKEN=TOKEN" in lines[2]
+    assert "nas-search" in lines[3]
     return lines
 
 
-def search_argv(line: str, address: str, out: Path) -> list[str]:
-    """The README's ``nas-search`` line for this cluster and ``out``."""
-    words = shlex.split(line.replace("HEAD_IP:6379", address))
+def search_command(nodes, line: str, out: Path) -> tuple[list[str], dict[str, str]]:
+    """The README's ``nas-search`` line for this cluster and ``out``: argv and environment
+    (an empty home of its own: the driver finds no token but the one the line gives)."""
+    env, words = ray_nodes.split_line(line)
+    words = [nodes.fill(word) for word in words]
     words[words.index("--out") + 1] = str(out)
-    return [str(NAS_SEARCH), *words[1:]]
+    assert words[0] == "nas-search" and "RAY_AUTH_MODE" not in env
+    return [str(NAS_SEARCH), *words[1:]], driver_env(nodes, env)
 
 
-def driver_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("RAY_AUTH_MODE", "RAY_ADDRESS")}
-    return {**env, "PYTHONPATH": str(REPO), "RAY_USAGE_STATS_ENABLED": "0"}
+def driver_env(nodes, env: dict[str, str] | None = None) -> dict[str, str]:
+    return {**nodes.environment(env or {}, nodes.home()), "PYTHONPATH": str(REPO)}
 
 
 def test_search_runs_on_the_worker_node_and_survives_its_loss(tmp_path, tiny_args):
-    head_line, worker_line, search_line = readme_cluster_commands()
+    token_line, head_line, worker_line, search_line = readme_cluster_commands()
     with ray_nodes.RayNodes() as nodes:
+        nodes.make_token(token_line)
         nodes.start(head_line)
         worker = nodes.start(worker_line)
 
         # The README's search: every trial on the worker node, recorded in its row.
         out = tmp_path / "try"
-        done = subprocess.run(search_argv(search_line, nodes.address, out), cwd=tmp_path,
-                              env=driver_env(), capture_output=True, text=True, timeout=300)
+        argv, env = search_command(nodes, search_line, out)
+        done = subprocess.run(argv, cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=300)
         assert done.returncode == 0, done.stderr[-3000:]
         rows = pd.read_parquet(out / "leaderboard.parquet")
-        budget = int(shlex.split(search_line)[shlex.split(search_line).index("--budget") + 1])
+        budget = int(argv[argv.index("--budget") + 1])
         assert len(rows) == budget and rows["arch_hash"].is_unique
         assert (rows["objective"] == "surrogate").all() and (rows["status"] == "ok").all()
         assert set(rows["node_id"]) == {worker.node_id}
@@ -86,7 +93,7 @@ def test_search_runs_on_the_worker_node_and_survives_its_loss(tmp_path, tiny_arg
         args = [*tiny_args, "--epochs", "6"]  # ~5 s of training per candidate
         argv = [str(NAS_SEARCH), "--budget", "3", "--retries", "0", "--address", nodes.address,
                 "--out", str(out), *args]
-        driver = subprocess.Popen(argv, cwd=tmp_path, env=driver_env(), start_new_session=True,
+        driver = subprocess.Popen(argv, cwd=tmp_path, env=env, start_new_session=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         try:
             deadline = time.monotonic() + 240
@@ -123,7 +130,8 @@ def _rows_so_far(out: Path) -> list[dict]:
 
 def test_cluster_launcher_example_is_valid_and_places_v100_trials():
     """``examples/cluster.yaml`` passes Ray's own config checks (as ``ray up`` fills and checks
-    it), and its GPU node type offers what a ``--hardware v100`` trial asks for."""
+    it), gives every node this machine's token and starts it with token authentication, and
+    its GPU node type offers what a ``--hardware v100`` trial asks for."""
     import yaml
     from ray.autoscaler._private.util import prepare_config, validate_config
 
@@ -131,6 +139,11 @@ def test_cluster_launcher_example_is_valid_and_places_v100_trials():
 
     config = prepare_config(yaml.safe_load((REPO / "examples" / "cluster.yaml").read_text()))
     validate_config(config)
+    # The README's recipe: one token, made here, on every node; every node asks for it.
+    assert config["file_mounts"]["~/.ray/auth_token"] == "~/.ray/auth_token"
+    for key in ("head_start_ray_commands", "worker_start_ray_commands"):
+        start = [line for line in config[key] if "ray start" in line]
+        assert len(start) == 1 and "RAY_AUTH_MODE=token ray start" in start[0]
     types = config["available_node_types"]
     assert types[config["head_node_type"]]["resources"] == {"CPU": 0}
     gpu = [t for t in types.values() if t["resources"].get("GPU")]
