@@ -1,6 +1,7 @@
 # Set-up and entry points. Everything runs inside a local virtual environment (.venv).
 #   make search   set up, then run the main job on the built-in data set
-#   make test     set up, then type-check the packages (mypy) and run the test suite
+#   make test     set up, then lint (ruff), check the import floors (import-linter), type-check
+#                 (mypy) and run the test suite
 # TORCH_SPEC picks the torch build installed first (default: the pinned release; on a CUDA
 # machine pip's default build for it is a CUDA build). Example: make test TORCH_SPEC='torch>=2.4'
 PYTHON ?= python3
@@ -28,6 +29,8 @@ search: setup
 	$(BIN)/nas-search --budget $(BUDGET) --hardware $(HARDWARE) $(SEARCH_ARGS)
 
 test: setup
+	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m mypy
 	$(BIN)/python -m pytest -n 2 tests
 

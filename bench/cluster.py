@@ -24,7 +24,6 @@ Scenarios, each on the same head:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
 import subprocess
@@ -40,7 +39,7 @@ sys.path.insert(0, str(REPO / "tests" / "nas"))
 import pandas as pd  # noqa: E402
 from ray_nodes import RayNodes  # noqa: E402
 
-from nas.lock import holder  # noqa: E402
+from nas.run.lock import holder  # noqa: E402
 from results.leaderboard import Leaderboard  # noqa: E402
 
 NAS_SEARCH = str(Path(sys.executable).with_name("nas-search"))

@@ -21,8 +21,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from nas.config import SearchConfig
-from nas.search import run_search
+from nas.search.config import SearchConfig
+from nas.search.run import run_search
 from proxy_train.hardware import cpu_model
 
 

@@ -1,7 +1,7 @@
 """Progressive learning with adaptive regularization against fixed-size training (paper §4).
 
 Trains one model on one data set three ways, for the same number of epochs and with the same
-final-training recipe as ``nas-train`` (``nas.train_plan``), seeds interleaved so that the
+final-training recipe as ``nas-train`` (``nas.train.plan``), seeds interleaved so that the
 machine's noise falls on every variant alike:
 
 (a) ``fixed``: every epoch at the full size, with the final regularization;
@@ -35,8 +35,8 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from nas.train_config import TrainConfig
-from nas.train_plan import TrainPlan, make_plan, resolve_model
+from nas.train.config import TrainConfig
+from nas.train.plan import TrainPlan, make_plan, resolve_model
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import cpu_model, resolve_hardware
 from proxy_train.loop import TrainResult, train

@@ -31,19 +31,19 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from nas.validate_cli import main as validate_main
+from nas.cli.validate import main as validate_main
 from proxy_train.data import load_data
 from proxy_train.hardware import cpu_model
 from proxy_train.loop import train
 from proxy_train.recipe import Recipe
-from results.fidelity import describe, scores, statistics as fidelity_statistics
+from results.fidelity import describe, scores
+from results.fidelity import statistics as fidelity_statistics
 from results.validation import read_validation
 from search_space.codec import decode
 
@@ -135,7 +135,7 @@ def _evaluated(epoch: dict[str, Any]) -> float:
 def report(run: str) -> str:
     costs = json.loads((ROOT / "cost.json").read_text()) if (ROOT / "cost.json").exists() \
         else None
-    lines = [f"# Proxy fidelity on the built-in data set (CPU)", "",
+    lines = ["# Proxy fidelity on the built-in data set (CPU)", "",
              f"- report written: {_now()}; machine: {_machine()}",
              f"- search: `{run}` ({_search_line(run)})", ""]
     truth = None

@@ -63,8 +63,8 @@ def search_argv(mode: str, n: int, out: Path) -> list[str]:
 
 def child(mode: str, n: int, out: Path, stamps_file: Path) -> int:
     """Run the search with hooks; write the stamps as JSON."""
-    import nas.driver as driver
-    from nas.cli import main
+    import nas.search.driver as driver
+    from nas.cli.search import main
 
     if mode.endswith("-before"):
         _as_before()
@@ -103,9 +103,9 @@ def child(mode: str, n: int, out: Path, stamps_file: Path) -> int:
 
 def _as_before() -> None:
     """The executor and leaderboard as they were before the fixes this benchmark measures."""
-    import nas.ray_executor as rex
-    import nas.search as search
-    from nas.run_folder import RunFolder
+    import nas.search.ray_executor as rex
+    import nas.search.run as search
+    from nas.search.folder import RunFolder
 
     os.environ["TUNE_GLOBAL_CHECKPOINT_S"] = "auto"
     rex._RunLink.__reduce__ = lambda self: (rex._RunLink, (self._run,))  # type: ignore[method-assign, assignment]

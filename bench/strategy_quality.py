@@ -1,7 +1,7 @@
 """How good are the search strategies, without training anything?
 
 A cheap, replayable surrogate stands in for proxy training and timing, over a shipped space
-(default ``paper``: the EfficientNet-B4 backbone space of the paper): ``nas.surrogate.Surrogate``,
+(default ``paper``: the EfficientNet-B4 backbone space of the paper): ``nas.search.surrogate.Surrogate``,
 the same function ``nas-search --objective surrogate`` evaluates (its docstring defines it),
 here at resolution 224 against EfficientNet-B4, with its random scores drawn from
 ``--problem-seed``. Deterministic: the same spec always scores the same.
@@ -31,16 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from nas.search.reward import reward
+from nas.search.surrogate import Surrogate
+from nas.strategies import STRATEGY_NAMES, Observation, make_strategy
 from search_space.cost import count_params
 from search_space.presets import get_preset
 from search_space.sampling import decisions, sample
 from search_space.space import SearchSpace
 from search_space.space_files import load_space
 from search_space.spec import ArchSpec
-
-from nas.reward import reward
-from nas.strategies import STRATEGY_NAMES, Observation, make_strategy
-from nas.surrogate import Surrogate
 
 RESOLUTION = 224
 REFERENCE = "efficientnet-b4"
@@ -118,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
               file=sys.stderr)
     total = time.perf_counter() - started
 
-    lines = [f"| strategy | " + " | ".join(f"median best reward, N={b} | vs random | "
+    lines = ["| strategy | " + " | ".join(f"median best reward, N={b} | vs random | "
                                           f"of 20,000 uniform draws better" for b in budgets)
              + " | s per run |",
              "|---|" + "---|---|---|" * len(budgets) + "---|"]
@@ -150,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             "Best reward found after N candidates, median over seeds (higher is better); "
             "'vs random' divides by random search's median; 'of 20,000 uniform draws better' "
             "counts the uniform samples of the space with a higher reward (lower is better). "
-            "Surrogate objective: `nas.surrogate.Surrogate`; method: see the docstring of "
+            "Surrogate objective: `nas.search.surrogate.Surrogate`; method: see the docstring of "
             "`bench/strategy_quality.py`.",
             "",
             table,

@@ -31,8 +31,8 @@ from typing import Any
 
 import torch
 
+from nas.cli.arch import main as nas_arch
 from proxy_train.model_file import save_model
-from search_space.cli import main as nas_arch
 from search_space.codec import encode
 from search_space.errors import SpecError
 from search_space.export import to_timm

@@ -39,8 +39,8 @@ FIELDS = ("VmRSS", "RssAnon", "RssFile", "RssShmem", "VmHWM")
 
 def child(argv: list[str]) -> int:
     """The search, printing ``ROW n`` as each row is recorded."""
-    import nas.driver as driver
-    from nas.cli import main
+    import nas.search.driver as driver
+    from nas.cli.search import main
 
     real = driver.SearchRun.complete
 

@@ -216,7 +216,7 @@ def resolve_hardware(name: str) -> Target:
     raise HardwareError(f"hardware {name!r} not found on this machine; present: {present}")
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _driver_version() -> str | None:
     """The NVIDIA driver version (NVML if installed, else ``nvidia-smi``), or None."""
     try:

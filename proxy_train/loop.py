@@ -44,8 +44,13 @@ from proxy_train.data import DataSplits, Split
 from proxy_train.ema import ModelEma
 from proxy_train.errors import DataError
 from proxy_train.recipe import Recipe, Stage
-from proxy_train.step import StepPolicy, TrainStep, describe_failure, prepare_model, \
-    runtime_settings
+from proxy_train.step import (
+    StepPolicy,
+    TrainStep,
+    describe_failure,
+    prepare_model,
+    runtime_settings,
+)
 from search_space.model import build_model, count_model_params
 from search_space.spec import ArchSpec
 
@@ -238,7 +243,7 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
                     order = torch.randperm(len(train_split), generator=run.shuffle).to(dev)
                     epoch = progress.epochs_run
 
-                    def lr(i: int) -> float:
+                    def lr(i: int, epoch: int = epoch) -> float:
                         return lr_at(epoch, i, recipe, steps_per_epoch)
 
                     losses = run_epoch(run.step, train_split, augment, order, batch,

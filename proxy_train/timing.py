@@ -57,8 +57,13 @@ from torch import nn
 from proxy_train.errors import TimingError
 from proxy_train.hardware import Target, driver_version, resolve_hardware
 from proxy_train.recipe import Recipe
-from proxy_train.step import StepPolicy, TrainStep, describe_failure, prepare_model, \
-    runtime_settings
+from proxy_train.step import (
+    StepPolicy,
+    TrainStep,
+    describe_failure,
+    prepare_model,
+    runtime_settings,
+)
 from search_space.checks import is_int
 from search_space.model import build_model
 from search_space.spec import ArchSpec

@@ -53,10 +53,9 @@ from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.pareto import pareto_mask
 from results.pending import PendingLog
+from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, upgrade, validate_row
 from search_space.codec import decode, encode, from_dict
 from search_space.errors import SpecError
-
-from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, upgrade, validate_row
 
 LEADERBOARD_FILE = "leaderboard.parquet"
 BEST_FILE = "best.json"
@@ -75,7 +74,7 @@ class Leaderboard:
     ``settings`` (JSON-able) is stored in the file metadata on every write; when omitted,
     the settings already in the file are kept. ``paced``: rewrite the Parquet file only now
     and then (see the module docstring); the owner must :meth:`flush` before it lets go.
-    Nothing is read or written until first use. Only one process may write (``nas.lock``);
+    Nothing is read or written until first use. Only one process may write (``nas.run.lock``);
     any number may read.
     """
 

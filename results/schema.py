@@ -41,7 +41,7 @@ def _c(name: str, type_: pa.DataType, nullable: bool, description: str) -> Colum
     return Column(name, type_, nullable, description)
 
 
-S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()
+S, I, F, B = pa.string(), pa.int64(), pa.float64(), pa.bool_()  # noqa: E741 - a table's types
 
 COLUMNS: tuple[Column, ...] = (
     _c("run_id", S, False, "The run: its UTC start time, ISO 8601 with microseconds."),
@@ -52,7 +52,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("spec_json", S, False, "The spec as JSON (`search_space.codec.to_json`)."),
     _c("strategy", S, False, "Search strategy that proposed the candidate."),
     _c("objective", S, False, "`train` (proxy-trained and timed) or `surrogate` "
-                              "(`nas.surrogate`: a deterministic function of the spec; nothing "
+                              "(`nas.search.surrogate`: a deterministic function of the spec; nothing "
                               "trained or timed)."),
     _c("status", S, False, "`ok`, `failed` or `stopped` (early-stopped)."),
     _c("failure_reason", S, True, "Why the candidate failed or stopped; null when ok."),

@@ -48,7 +48,7 @@ META_SETTINGS = "effnas.validation"
 KINDS: tuple[str, ...] = ("proxy", "long")
 SOURCES: tuple[str, ...] = ("search", "run", "reused")
 
-S, I, F = pa.string(), pa.int64(), pa.float64()
+S, I, F = pa.string(), pa.int64(), pa.float64()  # noqa: E741 - a table's types
 T = pa.timestamp("us", tz="UTC")
 COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
     ("job_key", S, False), ("kind", S, False), ("source", S, False), ("replica", I, False),

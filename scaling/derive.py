@@ -6,10 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from proxy_train.progressive import DEFAULT_EPOCHS, SOURCES, recipe_for
 from scaling.base_source import RECIPE_NAMES, Base
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, make_record
-from proxy_train.progressive import DEFAULT_EPOCHS, SOURCES, recipe_for
 from scaling.rules import (
     DEFAULT_BASE_EVAL_SIZE,
     DEFAULT_MAX_SIZE,

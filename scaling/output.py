@@ -31,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from proxy_train.files import atomic_write
-from scaling.errors import ScalingError
 from proxy_train.progressive import ProgressiveRecipe, StageSettings, stage_schedule
+from scaling.errors import ScalingError
 from scaling.rules import Coefficients, Scaled, ScalingRule
 from search_space.codec import decode, encode, from_dict, spec_hash, to_dict
 from search_space.cost import count_macs, count_params

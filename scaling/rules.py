@@ -36,7 +36,6 @@ S 384 -> 288 (official 300, the only miss; a multiple of 16 would give 304 but X
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any

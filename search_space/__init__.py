@@ -13,13 +13,10 @@ There is no separate ``search_space.spaces`` facade: this package re-exports the
 of all three, so ``from search_space import load_space, sample`` is the short form.
 """
 
-from search_space.errors import ConstraintError, NasError, SpaceError, SpecError
-from search_space.spec import BLOCK_TYPES, FUSED, MBCONV, ArchSpec, BlockSpec, StageSpec
 from search_space.codec import decode, encode, from_dict, from_json, spec_hash, to_dict, to_json
+from search_space.errors import ConstraintError, NasError, SpaceError, SpecError
 from search_space.export import timm_kwargs, to_timm
 from search_space.resolve import resolve_arch
-from search_space.space import SearchSpace, StageChoices
-from search_space.space_files import SHIPPED_SPACES, load_space, space_from_dict, space_to_dict
 from search_space.sampling import (
     Decision,
     Suggester,
@@ -34,6 +31,9 @@ from search_space.sampling import (
     space_size,
     to_choices,
 )
+from search_space.space import SearchSpace, StageChoices
+from search_space.space_files import SHIPPED_SPACES, load_space, space_from_dict, space_to_dict
+from search_space.spec import BLOCK_TYPES, FUSED, MBCONV, ArchSpec, BlockSpec, StageSpec
 
 __all__ = [
     "ArchSpec",

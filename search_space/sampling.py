@@ -77,10 +77,10 @@ def _walk(space: SearchSpace, ask: Suggester, num_classes: int) -> ArchSpec:
         if sc.optional and not ask.suggest_categorical(f"s{i}.keep", (True, False)):
             break
 
-        def pick(field: str, options: tuple[Any, ...]) -> Any:
+        def pick(field: str, options: tuple[Any, ...], stage: int = i) -> Any:
             if len(options) == 1:
                 return options[0]
-            return ask.suggest_categorical(f"s{i}.{field}", options)
+            return ask.suggest_categorical(f"s{stage}.{field}", options)
 
         block = pick("block", sc.blocks)
         low, high = sc.layers

@@ -32,7 +32,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -79,7 +79,7 @@ def load_space(name_or_path: str | os.PathLike[str]) -> SearchSpace:
     return _load_file(path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load_shipped(name: str) -> SearchSpace:
     res = resources.files("search_space").joinpath(_SHIPPED_FOLDER).joinpath(f"{name}.toml")
     where = f"shipped space {name!r}"

@@ -11,8 +11,6 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from search_space.space import SearchSpace
-
 from nas.strategies.base import (
     BaseStrategy,
     Observation,
@@ -23,6 +21,7 @@ from nas.strategies.base import (
     proposal_for,
     replay,
 )
+from search_space.space import SearchSpace
 
 # name -> (module, class); modules load lazily so that optuna is imported only when used.
 _REGISTRY: dict[str, tuple[str, str]] = {

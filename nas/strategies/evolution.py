@@ -14,12 +14,11 @@ from collections import deque
 from collections.abc import Mapping
 from typing import Any
 
+from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 from search_space.checks import is_int
 from search_space.sampling import mutate, to_choices
 from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
-
-from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 
 
 class RegularizedEvolution(BaseStrategy):

@@ -21,14 +21,13 @@ import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 from search_space.checks import is_int
 from search_space.codec import encode
 from search_space.errors import SpaceError
 from search_space.sampling import decisions, sample, to_choices
 from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
-
-from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 
 NSGA2_DIRECTIONS: tuple[str, str, str] = ("maximize", "minimize", "minimize")
 

@@ -9,9 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from search_space.spec import ArchSpec
-
 from nas.strategies.base import BaseStrategy, Observation, Proposal
+from search_space.spec import ArchSpec
 
 
 class RandomSearch(BaseStrategy):

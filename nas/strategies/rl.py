@@ -22,11 +22,10 @@ from typing import Any
 
 import numpy as np
 
+from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 from search_space.sampling import decisions, from_choices, to_choices
 from search_space.space import SearchSpace
 from search_space.spec import ArchSpec
-
-from nas.strategies.base import BaseStrategy, Observation, Proposal, StrategyError
 
 CONTROLLER_OPTIMIZERS = ("adam", "sgd")
 """Optimizers of the REINFORCE controller (not of candidate training)."""

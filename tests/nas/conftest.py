@@ -31,7 +31,7 @@ def tiny_args() -> list[str]:
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished one-candidate inline run, built once per test module: copy it (``run_copy``)
     before changing it."""
-    from nas.cli import main
+    from nas.cli.search import main
 
     out = tmp_path_factory.mktemp("finished") / "run"
     assert main(["--budget", "1", "--executor", "inline", "--out", str(out), *TINY_ARGS]) == 0

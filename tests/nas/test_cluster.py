@@ -155,7 +155,7 @@ def test_cluster_launcher_example_is_valid_and_places_v100_trials():
 def test_wrong_address_is_one_line_at_once(tmp_path, tiny_args, capsys, monkeypatch, address):
     from ray._private import services
 
-    from nas.cli import main
+    from nas.cli.search import main
 
     # ``auto`` with no cluster anywhere: no RAY_ADDRESS, no recorded `ray start`, none running.
     monkeypatch.delenv("RAY_ADDRESS", raising=False)

@@ -1,4 +1,4 @@
-"""The plain-Python half of running on a cluster (``nas.cluster``), without Ray: addresses,
+"""The plain-Python half of running on a cluster (``nas.search.cluster``), without Ray: addresses,
 tokens, which nodes can run a trial, and when to stop waiting for one."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.cluster import (
+from nas.search.cluster import (
     ClusterError,
     NodeWatch,
     can_host,
@@ -50,7 +50,7 @@ def test_probe_and_check_reachable() -> None:
 
 
 def test_token_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("nas.cluster.DEFAULT_TOKEN_FILE", tmp_path / "auth_token")
+    monkeypatch.setattr("nas.search.cluster.DEFAULT_TOKEN_FILE", tmp_path / "auth_token")
     assert token_source({}) is None
     (tmp_path / "auth_token").write_text("secret\n")
     assert token_source({}) == str(tmp_path / "auth_token")

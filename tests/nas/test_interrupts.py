@@ -20,8 +20,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nas.cli import main
-from nas.lock import holder
+from nas.cli.search import main
+from nas.run.lock import holder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -34,7 +34,7 @@ def _never(*args: Any, **kwargs: Any) -> Any:
 def _search(out: Path, executor: str, budget: int,
             args: list[str]) -> Iterator[subprocess.Popen[str]]:
     """``nas-search`` in a new session; whatever is left of its process group is killed after."""
-    cmd = [sys.executable, "-m", "nas.cli", "--budget", str(budget), "--executor", executor,
+    cmd = [sys.executable, "-m", "nas.cli.search", "--budget", str(budget), "--executor", executor,
            "--out", str(out), *args]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -107,8 +107,8 @@ def test_second_writer_is_refused_at_once_and_sigint_keeps_the_first_writers_row
     with _search(out, "inline", 2, tiny_args) as first:
         _wait_until(lambda: holder(out) is not None, first)
         with monkeypatch.context() as patch:
-            patch.setattr("nas.search.load_data", _never)
-            patch.setattr("nas.search.make_executor", _never)  # refused before Ray starts
+            patch.setattr("nas.search.run.load_data", _never)
+            patch.setattr("nas.search.run.make_executor", _never)  # refused before Ray starts
             assert main(["--budget", "2", "--executor", "ray", "--out", str(out),
                          *tiny_args]) == 2
         err = capsys.readouterr().err

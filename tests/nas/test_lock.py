@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nas.lock import RunLock, RunLockedError, holder
+from nas.run.lock import RunLock, RunLockedError, holder
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,7 +29,7 @@ def test_second_writer_is_refused_with_the_holder(tmp_path: Path) -> None:
 
 
 def test_lock_of_a_killed_process_is_released(tmp_path: Path) -> None:
-    code = ("import sys, time; from nas.lock import RunLock; "
+    code = ("import sys, time; from nas.run.lock import RunLock; "
             f"lock = RunLock({str(tmp_path)!r}, 'holder'); lock.acquire(); print('locked', flush=True); "
             "time.sleep(60)")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE,

@@ -4,9 +4,8 @@ import dataclasses
 
 import pytest
 
+from nas.search.reward import RewardConfig, RewardError, normalize, reward
 from search_space.errors import NasError
-
-from nas.reward import RewardConfig, RewardError, normalize, reward
 
 
 def test_reward_exact_numbers() -> None:

@@ -18,8 +18,8 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from nas.cli import main
-from nas.setup import smallest_cost
+from nas.cli.search import main
+from nas.search.setup import smallest_cost
 from results.leaderboard import Leaderboard, read_best_json
 from search_space.cost import count_macs, count_params
 from search_space.sampling import decisions, from_choices
@@ -61,7 +61,7 @@ def test_deleted_run_json_is_restored_and_still_guards_the_run(
     record = json.loads((run_copy / "run.json").read_text())
     (run_copy / "run.json").unlink()
     board = (run_copy / "leaderboard.parquet").read_bytes()
-    monkeypatch.setattr("nas.inline_executor.time_reference", _never)  # never timed again
+    monkeypatch.setattr("nas.search.inline_executor.time_reference", _never)  # never timed again
 
     assert _inline(run_copy, tiny_args, "--strategy", "evolution", budget=2) == 2
     assert "different run: strategy was 'random'" in _error(capsys)
@@ -148,7 +148,7 @@ def test_best_json_is_rederived_from_the_leaderboard(
 def test_out_that_is_a_file_is_refused_before_any_work(
         tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("nas.search.load_data", _never)
+    monkeypatch.setattr("nas.search.run.load_data", _never)
     afile = tmp_path / "notes.txt"
     afile.write_text("keep me")
     assert _inline(afile, tiny_args) == 2
@@ -168,7 +168,7 @@ def test_unwritable_out_is_refused_before_any_work(
         real_access = os.access
         monkeypatch.setattr(os, "access", lambda path, mode, **kw: (
             Path(path) != parent and real_access(path, mode, **kw)))
-    monkeypatch.setattr("nas.search.load_data", _never)
+    monkeypatch.setattr("nas.search.run.load_data", _never)
     try:
         assert _inline(parent / "run", tiny_args) == 2
         assert f"{parent} is not writable by this user" in _error(capsys)
@@ -188,7 +188,7 @@ def test_unwritable_out_is_refused_before_any_work(
 def test_impossible_constraints_are_refused_before_ray_and_leave_nothing(
         tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
         monkeypatch: pytest.MonkeyPatch, extra: list[str], message: str) -> None:
-    monkeypatch.setattr("nas.search.make_executor", _never)  # Ray never starts
+    monkeypatch.setattr("nas.search.run.make_executor", _never)  # Ray never starts
     empty = tmp_path / "empty"
     empty.mkdir()
     for out in (tmp_path / "new" / "run", empty):

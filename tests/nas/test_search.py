@@ -13,8 +13,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas import trial as trial_module
-from nas.cli import main
+from nas.cli.search import main
+from nas.search import trial as trial_module
 from results.schema import COLUMNS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -55,11 +55,11 @@ def test_resume_after_interruption_finishes_exact_budget_without_repeats(tmp_pat
             raise KeyboardInterrupt  # the process dies while the third candidate is in flight
         return real(*args, **kwargs)
 
-    monkeypatch.setattr("nas.inline_executor.evaluate", dying_evaluate)
+    monkeypatch.setattr("nas.search.inline_executor.evaluate", dying_evaluate)
     assert main(["--budget", "4", "--executor", "inline", "--out", str(out), *tiny_args]) == 130
     first = _rows(out)
     assert len(first) == 2
-    monkeypatch.setattr("nas.inline_executor.evaluate", real)
+    monkeypatch.setattr("nas.search.inline_executor.evaluate", real)
     assert main(["--budget", "4", "--executor", "inline", "--out", str(out), *tiny_args]) == 0
     rows = _rows(out)
     assert len(rows) == 4
@@ -74,7 +74,7 @@ def test_resume_after_interruption_finishes_exact_budget_without_repeats(tmp_pat
 
 def test_sigkill_loses_only_the_candidate_in_flight(tmp_path, tiny_args):
     out = tmp_path / "run"
-    cmd = [sys.executable, "-m", "nas.cli", "--budget", "4", "--executor", "inline", "--out", str(out), *tiny_args]
+    cmd = [sys.executable, "-m", "nas.cli.search", "--budget", "4", "--executor", "inline", "--out", str(out), *tiny_args]
     env = dict(os.environ, PYTHONPATH=str(REPO))
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     board = out / "leaderboard.parquet"

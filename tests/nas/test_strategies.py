@@ -4,14 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from search_space.codec import encode
-from search_space.cost import count_params
-from search_space.errors import NasError
-from search_space.sampling import check_in_space, space_size, to_choices
-from search_space.space import SearchSpace, StageChoices
-from search_space.space_files import load_space
-from search_space.spec import ArchSpec
-
 from nas.strategies import (
     STRATEGY_NAMES,
     Observation,
@@ -22,6 +14,13 @@ from nas.strategies import (
     proposal_for,
     replay,
 )
+from search_space.codec import encode
+from search_space.cost import count_params
+from search_space.errors import NasError
+from search_space.sampling import check_in_space, space_size, to_choices
+from search_space.space import SearchSpace, StageChoices
+from search_space.space_files import load_space
+from search_space.spec import ArchSpec
 
 NAMES = list(STRATEGY_NAMES)
 NUM_CLASSES = 10

@@ -23,14 +23,14 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from nas.cli import main
-from nas.config import SearchConfig
+from nas.cli.search import main
+from nas.search.config import SearchConfig
+from nas.search.study_journal import JOURNAL_FILE, StudyJournal, record_validation
 from nas.strategies.optuna_strategy import distributions
-from nas.study_journal import JOURNAL_FILE, StudyJournal, record_validation
+from results.leaderboard import Leaderboard
 from results.pareto import pareto_mask
 from search_space.codec import decode, encode, spec_hash
 from search_space.cost import count_macs, count_params
-from results.leaderboard import Leaderboard
 from search_space.sampling import sample, to_choices
 from search_space.space import SearchSpace
 from search_space.space_files import load_space, space_to_dict

@@ -12,8 +12,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.cli import main
-from nas.surrogate import Surrogate
+from nas.cli.search import main
+from nas.search.surrogate import Surrogate
 from search_space.codec import decode
 from search_space.cost import count_params
 from search_space.presets import get_preset
@@ -75,7 +75,7 @@ def test_surrogate_rows_are_deterministic_on_both_executors(tmp_path, tiny_args)
         assert a[column].isna().all(), column
     assert a["node_id"].isna().all() and on_ray["node_id"].notna().all()
     provenance = json.loads(a["provenance_json"][0])
-    assert provenance["surrogate"]["function"] == "nas.surrogate.Surrogate"
+    assert provenance["surrogate"]["function"] == "nas.search.surrogate.Surrogate"
     assert "timing" not in provenance and "training" not in provenance
     run = json.loads((tmp_path / "a" / "run.json").read_text())
     assert run["config"]["objective"] == "surrogate"

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import proxy_train.loop as loop
-from nas.train_cli import main
+from nas.cli.train import main
 from proxy_train.checkpoint import load_checkpoint
 from proxy_train.model_file import load_model
 from results.metrics import COLUMNS, read_metrics
@@ -83,7 +83,7 @@ def test_a_folder_holding_another_training_is_refused(two_stage: Path,
 
 
 def _run(out: Path, epochs: int) -> subprocess.Popen[str]:
-    cmd = [sys.executable, "-m", "nas.train_cli", *BASE, "--epochs", str(epochs), "--stages",
+    cmd = [sys.executable, "-m", "nas.cli.train", *BASE, "--epochs", str(epochs), "--stages",
            "2", "--out", str(out)]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     return subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -237,9 +237,9 @@ def test_other_folders_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture
 
 def test_scale_outputs_need_a_target_when_they_hold_several(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture) -> None:
-    from nas.train_config import TrainConfig
-    from nas.train_plan import make_plan, resolve_model
-    from scaling.cli import main as scale
+    from nas.cli.scale import main as scale
+    from nas.train.config import TrainConfig
+    from nas.train.plan import make_plan, resolve_model
 
     report = tmp_path / "scaled.json"
     assert scale(["--base", "efficientnetv2-s", "--target", "M,L", "--out", str(report)]) == 0

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-import nas.driver
-import nas.trial
-from nas.trial import Job, TrialContext, evaluate, time_reference
+import nas.search.driver
+import nas.search.trial
+from nas.search.trial import Job, TrialContext, evaluate, time_reference
 from proxy_train.data import load_data
 from proxy_train.recipe import Recipe
 from results.rows import Outcome
@@ -38,7 +38,7 @@ def test_evaluation_never_decodes(data, monkeypatch: pytest.MonkeyPatch) -> None
     def refuse(text: str) -> None:
         raise AssertionError(f"decoded {text!r} below the trial boundary")
 
-    for module in (nas.trial, nas.driver):
+    for module in (nas.search.trial, nas.search.driver):
         monkeypatch.setattr(module, "decode", refuse)
     outcome = evaluate(Job(0, SPEC, 1), CONTEXT, data)
     assert isinstance(outcome, Outcome)
@@ -66,7 +66,7 @@ def test_interim_outcomes_and_failures(data, monkeypatch: pytest.MonkeyPatch) ->
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")
 
-    monkeypatch.setattr(nas.trial, "train", explode)
+    monkeypatch.setattr(nas.search.trial, "train", explode)
     failed = evaluate(Job(2, SPEC, 3), CONTEXT, data)
     assert failed.status == "failed"
     assert failed.reason == "RuntimeError: CUDA error: an illegal memory access was encountered"

@@ -13,10 +13,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.config import ConfigError
-from nas.lock import RunLock
-from nas.validate_cli import main
-from nas.validate_plan import select_candidates
+from nas.cli.validate import main
+from nas.run.lock import RunLock
+from nas.run.settings import ConfigError
+from nas.validate.plan import select_candidates
 from results.validation import read_validation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -27,7 +27,7 @@ FAST = ["--k", "3", "--seeds", "1", "--long-seeds", "1", "--epochs", "1", "--exe
 @pytest.fixture(scope="module")
 def search(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A finished inline search of 4 candidates (copy it before changing it)."""
-    from nas.cli import main as search_main
+    from nas.cli.search import main as search_main
     from tests.nas.conftest import TINY_ARGS
 
     out = tmp_path_factory.mktemp("validate") / "run"
@@ -97,7 +97,7 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
 
 def test_a_killed_validation_continues_without_running_a_job_twice(
         run: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    cmd = [sys.executable, "-m", "nas.validate_cli", str(run), *FAST]
+    cmd = [sys.executable, "-m", "nas.cli.validate", str(run), *FAST]
     env = dict(os.environ, PYTHONPATH=str(REPO), OMP_NUM_THREADS="1")
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -151,7 +151,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, run: Path, tmp_path
         args += ["--k", "5"]
         expected = "has 4 ok candidate(s); --k 5 needs at least 5"
     elif case == "surrogate run":
-        from nas.cli import main as search_main
+        from nas.cli.search import main as search_main
 
         run = tmp_path / "surrogate"
         assert search_main(["--budget", "4", "--objective", "surrogate", "--executor",
@@ -181,7 +181,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, run: Path, tmp_path
 
 def test_nas_search_refuses_validate_with_the_surrogate_objective(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from nas.cli import main as search_main
+    from nas.cli.search import main as search_main
 
     out = tmp_path / "run"
     assert search_main(["--budget", "4", "--objective", "surrogate", "--validate", "3",
@@ -194,7 +194,7 @@ def test_nas_search_refuses_validate_with_the_surrogate_objective(
 
 def test_nas_search_validate_runs_the_validation_at_the_end(
         tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
-    from nas.cli import main as search_main
+    from nas.cli.search import main as search_main
 
     out = tmp_path / "run"
     assert search_main(["--budget", "3", "--validate", "4", "--out", str(out),
@@ -214,8 +214,8 @@ def test_the_long_training_is_the_search_proxy_made_long_whatever_proxy_is_valid
         tmp_path: Path) -> None:
     from dataclasses import replace
 
-    from nas.validate_config import ValidateConfig
-    from nas.validate_plan import make_jobs
+    from nas.validate.config import ValidateConfig
+    from nas.validate.plan import make_jobs
     from proxy_train.recipe import Recipe
 
     board = _board([3.0, 2.0, 1.0])

@@ -19,10 +19,10 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from nas.cli.arch import main
 from proxy_train import onnx_export
 from proxy_train.errors import ExportError
 from proxy_train.model_file import load_model, save_model
-from search_space.cli import main
 from search_space.codec import decode, encode
 from search_space.model import build_model
 from search_space.timm_keys import timm_state_dict

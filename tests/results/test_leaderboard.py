@@ -130,10 +130,10 @@ def test_slow_rows_reach_the_file_at_once(tmp_path: Path, make_row: Any,
     clock["now"] += lb_module.PACE_SECONDS
     board.flush_if_stale()  # half a minute without a rewrite: the file catches up
     assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == i
-    for i in range(i, i + 5):
+    for j in range(i, i + 5):
         clock["now"] += lb_module.PACE_SECONDS  # candidates that take longer than that
-        board.append(make_row(i))
-        assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == i + 1
+        board.append(make_row(j))
+        assert pq.read_metadata(tmp_path / LEADERBOARD_FILE).num_rows == j + 1
 
 
 def test_torn_and_repeated_log_lines(tmp_path: Path, make_row: Any) -> None:

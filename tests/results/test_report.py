@@ -6,9 +6,9 @@ from typing import Any
 import pandas as pd
 
 from results.leaderboard import Leaderboard, to_pandas
-from results.schema import empty_table
 from results.pareto import pareto_mask
 from results.report import block_pattern, pareto_figure, plot_run, status_counts, summary_table
+from results.schema import empty_table
 from search_space.codec import decode
 
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from nas.cli.scale import main, parse_count
 from scaling.base_source import load_base
-from scaling.errors import ScalingError
-from scaling.cli import main, parse_count
 from scaling.derive import ScaleRequest, derive
+from scaling.errors import ScalingError
 from scaling.output import load_scaled, write_scaled
 from search_space.codec import encode, spec_hash, to_dict
 from search_space.cost import count_params

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from search_space.cli import main
+from nas.cli.arch import main
 from search_space.codec import decode, encode, spec_hash, to_dict, to_json
 from search_space.cost import count_macs, count_params
 from search_space.errors import SpecError

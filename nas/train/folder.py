@@ -3,7 +3,7 @@
 Files: ``train.json`` (what is trained, how, and the result), ``metrics.parquet`` (one row per
 epoch), ``checkpoint.pt`` (the state after the last finished epoch), ``model.pt`` (final and
 EMA weights), ``curves.png`` and ``.lock``. The folder is claimed like a search's
-(``nas.claim``): one writer at a time, and a command refused before it wrote anything leaves
+(``nas.run.claim``): one writer at a time, and a command refused before it wrote anything leaves
 nothing behind. ``train.json`` is written before the first epoch, so a killed run is found
 again; the same command continues it from ``checkpoint.pt``, and a folder that holds another
 training, a search or files it cannot read is refused.
@@ -16,8 +16,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from nas.claim import FolderClaim
-from nas.config import ConfigError, check_out
+from nas.run.claim import FolderClaim
+from nas.run.settings import ConfigError, check_out
 from proxy_train.checkpoint import TrainState, load_checkpoint
 from proxy_train.errors import DataError
 from proxy_train.files import atomic_write

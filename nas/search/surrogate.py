@@ -87,7 +87,7 @@ class Surrogate:
 
     def describe(self) -> dict[str, object]:
         """What defines this objective, for the run's record."""
-        return {"function": "nas.surrogate.Surrogate", "problem_seed": self.problem_seed,
+        return {"function": "nas.search.surrogate.Surrogate", "problem_seed": self.problem_seed,
                 "resolution": self.resolution, "space": self.space.name}
 
 

@@ -26,8 +26,9 @@ import json
 import random
 import sys
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import Any
 
+from nas.cli.parser import OneLineParser
 from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import NasError, SpecError
@@ -39,28 +40,6 @@ from search_space.spec import ArchSpec
 
 DEFAULT_RESOLUTION = 224
 WEIGHT_FORMATS = ("onnx", "timm-weights")
-
-
-class OneLineParser(argparse.ArgumentParser):
-    """An ``ArgumentParser`` whose errors are one ``error: ...`` line (no usage dump), exit 2;
-    its subcommand parsers are of the same kind. A value that starts with ``-`` (argparse
-    reads it as an unknown option) is named, with the ``--`` that passes it as a value."""
-
-    _args: Sequence[str] = ()
-
-    # typeshed declares overloads for both call forms; this one signature serves both.
-    def parse_known_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
-                         namespace: argparse.Namespace | None = None,
-                         ) -> tuple[argparse.Namespace, list[str]]:
-        self._args = tuple(sys.argv[1:] if args is None else args)
-        return super().parse_known_args(args, namespace)
-
-    def error(self, message: str) -> NoReturn:
-        dashed = [a for a in self._args if a.startswith("-") and a != "--"
-                  and a.split("=")[0] not in self._option_string_actions]
-        if dashed and "required" in message:
-            message += f"; {dashed[0]!r} was read as an option: put -- before it"
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
 def main(argv: list[str] | None = None) -> int:

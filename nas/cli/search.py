@@ -11,12 +11,13 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from nas.cluster import check_reachable
-from nas.config import EARLY_STOP, EXECUTORS, STRATEGIES, ConfigError, SearchConfig, check_out
-from nas.interrupt import Interrupted, StopSignals
-from nas.validate_config import ValidateConfig
+from nas.cli.parser import OneLineParser
+from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.settings import EXECUTORS, ConfigError, check_out
+from nas.search.cluster import check_reachable
+from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
+from nas.validate.config import ValidateConfig
 from search_space.checks import parse_count
-from search_space.cli import OneLineParser
 from search_space.errors import NasError
 
 
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
             if config.executor == "ray" and config.address not in (None, "auto"):
                 check_reachable(config.address, config.address)  # no heavy import either
-            from nas.search import run_search  # heavy imports only once the arguments are sound
+            from nas.search.run import run_search  # heavy imports only once the arguments are sound
 
             summary, plots = run_search(config, signals=signals)
         except NasError as err:
@@ -122,8 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         except KeyboardInterrupt as stop:
             print(interrupted_line(stop, config), file=sys.stderr)
             return stop.exit_code if isinstance(stop, Interrupted) else 130
-    from results.report import summary_table
     from results.leaderboard import Leaderboard
+    from results.report import summary_table
 
     print(summary_table(Leaderboard(summary.run_dir).read()))
     print(f"\n{summary.finished} candidates ({summary.ok} ok, {summary.failed} failed) in {summary.wall_time_s:.0f} s")
@@ -136,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"plot:          {plot}")
     if validation is None:
         return 0
-    from nas.validate_cli import validate
+    from nas.cli.validate import validate
 
     print()
     with StopSignals() as signals:

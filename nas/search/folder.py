@@ -9,7 +9,7 @@ copies that disagree, is refused with one line that says which file to move away
 never restarted silently, and its reference timing is read from the stored copy, never measured
 again. A leaderboard with rows but neither copy is refused too.
 
-:meth:`RunFolder.claim` creates the folder if needed and takes its lock (``nas.lock``); if the
+:meth:`RunFolder.claim` creates the folder if needed and takes its lock (``nas.run.lock``); if the
 command fails before the run's settings are first written (:meth:`RunFolder.write_record`),
 everything the claim created is removed again, so bad input leaves nothing behind.
 """
@@ -23,9 +23,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from nas.claim import FolderClaim
-from nas.config import IDENTITY_DEFAULTS, IDENTITY_FIELDS, ConfigError, SearchConfig, \
-    check_same_run, stored_setting
+from nas.run.claim import FolderClaim
+from nas.run.settings import ConfigError
+from nas.search.config import (
+    IDENTITY_DEFAULTS,
+    IDENTITY_FIELDS,
+    SearchConfig,
+    check_same_run,
+    stored_setting,
+)
 from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.leaderboard import Leaderboard
@@ -51,7 +57,7 @@ class RunFolder:
 
     @contextmanager
     def claim(self) -> Iterator[RunFolder]:
-        """Create the folder if needed and hold its lock for the block (``nas.claim``); if the
+        """Create the folder if needed and hold its lock for the block (``nas.run.claim``); if the
         block raises before :meth:`write_record`, what the claim created is removed again."""
         with self._claim.hold():
             yield self

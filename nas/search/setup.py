@@ -21,9 +21,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from nas.config import MIN_RESOLUTION, ConfigError, SearchConfig
-from nas.surrogate import Surrogate
-from nas.trial import TrialContext
+from nas.run.settings import MIN_RESOLUTION, ConfigError
+from nas.search.config import SearchConfig
+from nas.search.surrogate import Surrogate
+from nas.search.trial import TrialContext
 from proxy_train.data import DataSplits
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
 from proxy_train.recipe import Recipe

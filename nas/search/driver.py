@@ -1,7 +1,7 @@
 """The search loop's owner: asks the strategy, hands jobs to an executor, records results.
 
 The driver is executor-agnostic: an executor only calls :meth:`SearchRun.next_job` to get
-work and :meth:`SearchRun.complete` with the outcome :func:`nas.trial.evaluate` produced. Every
+work and :meth:`SearchRun.complete` with the outcome :func:`nas.search.trial.evaluate` produced. Every
 finished candidate is written to the leaderboard at once (atomically), so a run killed at any
 moment loses at most the candidates in flight; re-running with the same ``--out`` replays the
 leaderboard into the strategy and continues up to exactly ``--budget`` finished candidates.
@@ -16,14 +16,14 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from nas.config import SearchConfig
-from nas.interrupt import StopSignals
-from nas.progress import Progress
-from nas.run_folder import RunFolder
-from nas.setup import RunSetup, Say
+from nas.run.interrupt import StopSignals
+from nas.run.progress import Progress
+from nas.search.config import SearchConfig
+from nas.search.folder import RunFolder
+from nas.search.setup import RunSetup, Say
+from nas.search.study_journal import StudyJournal
+from nas.search.trial import Job, TrialContext, now
 from nas.strategies import Observation, Proposal, make_strategy, replay
-from nas.study_journal import StudyJournal
-from nas.trial import Job, TrialContext, now
 from results.leaderboard import repair_best_json, write_best_json
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
@@ -52,7 +52,7 @@ def job_seed(run_seed: int, number: int) -> int:
 class SearchRun:
     """State of one run: settings, leaderboard, strategy, and the jobs in flight.
 
-    Creating it stores the run's settings (both copies, see ``nas.run_folder``), replays the
+    Creating it stores the run's settings (both copies, see ``nas.search.folder``), replays the
     leaderboard into the strategy and re-derives ``best.json`` if it is missing or unreadable.
     Once ``signals`` received a stop request no new job is handed out, and recording a
     finished candidate is never cut short by a signal. ``say`` prints progress lines, ``note``

@@ -13,10 +13,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from nas.interrupt import Interrupted, StopSignals
-from nas.progress import counted, say_on_stderr, silent
-from nas.train_config import DEFAULT_EMA, TrainConfig, parse_sizes
-from search_space.cli import OneLineParser
+from nas.cli.parser import OneLineParser
+from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.progress import counted, say_on_stderr, silent
+from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from search_space.errors import NasError
 
 
@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     with StopSignals() as signals:
         try:
             config = config_from_args(args)
-            from nas.train_run import TrainingFailed, run_training  # heavy imports
+            from nas.train.run import TrainingFailed, run_training  # heavy imports
 
             say = say_on_stderr if config.progress else silent
             try:

@@ -23,16 +23,17 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from nas.cli.parser import OneLineParser
+from proxy_train.progressive import SOURCES
 from scaling.base_source import load_base
 from scaling.derive import ScaleRequest, derive
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, write_scaled
-from proxy_train.progressive import SOURCES
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
 from search_space import checks
-from search_space.cli import OneLineParser
 from search_space.errors import NasError
+
 
 def parse_count(text: str, what: str = "count") -> int:
     """``'80M' -> 80_000_000`` (``search_space.checks.parse_count``), as a ``ScalingError``."""

@@ -24,24 +24,31 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nas.claim import FolderClaim
-from nas.config import ConfigError, check_out, stored_setting
-from nas.interrupt import StopSignals
-from nas.lock import check_free
-from nas.run_folder import RunFolder
-from nas.train_plan import load_recipe_file
-from nas.validate_config import IDENTITY, LONG_RECIPES, ValidateConfig
-from nas.validate_jobs import JobContext, held_out, run_job, search_row
-from nas.validate_plan import LONG, Candidate, Job, JobPlan, long_epochs, make_jobs, \
-    select_candidates
+from nas.run.claim import FolderClaim
+from nas.run.interrupt import StopSignals
+from nas.run.lock import check_free
+from nas.run.settings import ConfigError, check_out
+from nas.search.config import stored_setting
+from nas.search.folder import RunFolder
+from nas.train.plan import load_recipe_file
+from nas.validate.config import IDENTITY, LONG_RECIPES, ValidateConfig
+from nas.validate.jobs import JobContext, held_out, run_job, search_row
+from nas.validate.plan import (
+    LONG,
+    Candidate,
+    Job,
+    JobPlan,
+    long_epochs,
+    make_jobs,
+    select_candidates,
+)
 from proxy_train.data import load_data
 from proxy_train.errors import RecipeError
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
 from proxy_train.recipe import Recipe
 from results.fidelity import scores, statistics, verdict
 from results.leaderboard import Leaderboard
-from results.validation import PLOT_FILE, STATS_FILE, ValidationTable, read_validation, \
-    write_json
+from results.validation import PLOT_FILE, STATS_FILE, ValidationTable, read_validation, write_json
 from results.validation_plot import plot_validation
 
 Say = Callable[[str], None]
@@ -62,7 +69,7 @@ def run_validation(config: ValidateConfig, *, say: Say,
                    signals: StopSignals | None = None) -> ValidationSummary:
     """Validate the proxy of the search in ``config.run`` (see the module docstring).
 
-    Raises ``NasError`` for bad input and ``KeyboardInterrupt`` (``nas.interrupt.Interrupted``)
+    Raises ``NasError`` for bad input and ``KeyboardInterrupt`` (``nas.run.interrupt.Interrupted``)
     on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     run_dir, record = _check_run(config.run)
@@ -257,7 +264,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
                dynamic_ncols=True, smoothing=0.1)
 
     def done(job: Job, row: Any) -> None:
-        from nas.ray_executor import TaskLost  # only reached on the Ray executor
+        from nas.search.ray_executor import TaskLost  # only reached on the Ray executor
 
         if isinstance(row, TaskLost):
             row = _lost(job, context, row.reason)
@@ -274,7 +281,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
                     table.append(row)
                     bar.update(1)
         else:
-            from nas.ray_executor import run_tasks
+            from nas.search.ray_executor import run_tasks
 
             run_tasks(run_job, jobs, shared=context, done=done, workers=config.workers,
                       cpus=float(context.threads or 1),
@@ -285,7 +292,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
 
 
 def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
-    from nas.validate_jobs import job_row
+    from nas.validate.jobs import job_row
 
     return job_row(job, context, source="run", accuracy=None, failure=reason,
                    eval_split="", eval_images=0, eval_resolution=None, curve=[], history=[],
@@ -297,7 +304,7 @@ def _record_in_journal(run_dir: Path, rows: list[dict[str, Any]],
                        settings: dict[str, Any]) -> None:
     """Each candidate whose long runs all finished, as a trial of the journal's
     ``validation`` study (value: its mean long accuracy)."""
-    from nas.study_journal import record_validation
+    from nas.search.study_journal import record_validation
 
     tag = json.dumps(settings["identity"], sort_keys=True, default=str)
     by_hash: dict[str, list[dict[str, Any]]] = {}

@@ -12,11 +12,11 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from nas.config import EXECUTORS
-from nas.interrupt import Interrupted, StopSignals
-from nas.progress import say_on_stderr, silent
-from nas.validate_config import ValidateConfig
-from search_space.cli import OneLineParser
+from nas.cli.parser import OneLineParser
+from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.progress import say_on_stderr, silent
+from nas.run.settings import EXECUTORS
+from nas.validate.config import ValidateConfig
 from search_space.errors import NasError
 
 
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def validate(config: ValidateConfig, signals: StopSignals) -> int:
     """Run ``config`` and print its result; the exit status (interrupts included)."""
-    from nas.validate import run_validation  # heavy imports once the arguments are sound
+    from nas.validate.run import run_validation  # heavy imports once the arguments are sound
 
     say = say_on_stderr if config.progress else silent
     try:

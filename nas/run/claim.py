@@ -1,7 +1,7 @@
 """Claiming an output folder for one writer, and leaving nothing behind on bad input.
 
 ``FolderClaim(path, command).hold()`` creates the folder (and missing parents) if needed and
-holds its lock (``nas.lock``: a folder another process holds is refused at once, naming the
+holds its lock (``nas.run.lock``: a folder another process holds is refused at once, naming the
 holder). If the block raises before the holder called :meth:`FolderClaim.keep` (it wrote
 something worth keeping), the folders and the lock file the claim created are removed again,
 so a refused or failed command leaves the disk as it found it. Searches, trainings and
@@ -15,8 +15,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
-from nas.config import ConfigError
-from nas.lock import LOCK_FILE, RunLock
+from nas.run.lock import LOCK_FILE, RunLock
+from nas.run.settings import ConfigError
 
 
 class FolderClaim:

@@ -9,7 +9,7 @@ seeded by ``--seed``, so the same command picks the same candidates.
 **Jobs.** Per candidate: the proxy, ``--seeds`` more times with seeds ``seed, seed + 1, ...``
 (the search's own run counts as one more when the proxy is the search's recipe: it is
 copied, not run again), and the long training, ``--long-seeds`` times. The long training
-is planned by ``nas-train``'s code (``nas.train_plan.make_plan``) for ``--epochs`` (default
+is planned by ``nas-train``'s code (``nas.train.plan.make_plan``) for ``--epochs`` (default
 4 x the search's proxy epochs) and evaluated at its eval size on the test split, or on the
 largest held-out split the data has. Its recipe: ``proxy`` (default, :func:`proxy_made_long`:
 the search's proxy recipe on whole epochs at the data's full resolution), or ``nas-train``'s
@@ -29,10 +29,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from nas.config import ConfigError
-from nas.train_config import TrainConfig
-from nas.train_plan import RecipeFile, make_plan, resolve_model
-from nas.validate_config import LONG_EPOCHS_FACTOR, ValidateConfig
+from nas.run.settings import ConfigError
+from nas.train.config import TrainConfig
+from nas.train.plan import RecipeFile, make_plan, resolve_model
+from nas.validate.config import LONG_EPOCHS_FACTOR, ValidateConfig
 from proxy_train.recipe import Recipe
 from search_space.codec import decode
 from search_space.spec import ArchSpec
@@ -213,7 +213,7 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
 
 def grace_epoch(recipe: Recipe) -> int:
     """The epoch at which ``--early-stop asha`` first compares candidates (the grace period
-    ``nas.ray_executor`` gives its ASHA scheduler)."""
+    ``nas.search.ray_executor`` gives its ASHA scheduler)."""
     return max(1, recipe.epochs // 4)
 
 

@@ -1,7 +1,7 @@
 """Joining a Ray cluster, and watching its nodes: the plain-Python half of the Ray executor.
 
 Everything here works on plain data (addresses, ``ray.nodes()`` entries, environment
-variables), so it is tested without Ray; ``nas.ray_executor`` feeds it what Ray reports.
+variables), so it is tested without Ray; ``nas.search.ray_executor`` feeds it what Ray reports.
 
 * **Address**: ``--address HOST:PORT`` (or what ``auto`` resolves to) is probed with a plain TCP
   connection before Ray is asked to connect: Ray's own client retries an unreachable address
@@ -58,7 +58,7 @@ def probe(host: str, port: int, timeout: float = PROBE_TIMEOUT_S) -> str | None:
             return None
     except socket.gaierror:
         return f"host {host!r} not found"
-    except socket.timeout:
+    except TimeoutError:
         return f"no answer within {timeout:g} s"
     except ConnectionRefusedError:
         return "connection refused"

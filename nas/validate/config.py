@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.config import EXECUTORS, MAX_SEED, ConfigError
-from nas.train_config import RECIPES
+from nas.run.settings import EXECUTORS, MAX_SEED, ConfigError
+from nas.train.config import RECIPES
 from search_space.checks import is_int, is_number
 
 MIN_K = 3

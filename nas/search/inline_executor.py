@@ -7,8 +7,8 @@ continues); one that arrives while a finished candidate is recorded waits for th
 
 from __future__ import annotations
 
-from nas.driver import SearchRun
-from nas.trial import TrialContext, evaluate, time_reference
+from nas.search.driver import SearchRun
+from nas.search.trial import TrialContext, evaluate, time_reference
 from proxy_train.timing import StepTiming
 from search_space.spec import ArchSpec
 

@@ -2,19 +2,19 @@
 
 The only module that imports ray. A small :class:`Searcher` adapter maps Tune's events onto
 the driver: ``suggest`` asks :meth:`SearchRun.next_job`, ``on_trial_complete`` hands the
-trial's row to :meth:`SearchRun.complete`. Each trial runs :func:`nas.trial.evaluate`, the
+trial's row to :meth:`SearchRun.complete`. Each trial runs :func:`nas.search.trial.evaluate`, the
 same code the inline executor runs. The data set and the run-wide context travel once
 through Ray's object store (``tune.with_parameters``).
 
 **On a cluster** (``--address``): the address is probed before Ray is asked to join it, and an
-authentication token is used when one is present (``nas.cluster``), so a wrong address or a
+authentication token is used when one is present (``nas.search.cluster``), so a wrong address or a
 refused token is one line within seconds. Every trial first reports the node it runs on (its
 Ray node id, host and IP; every row records it too). A trial whose worker vanishes is retried
 up to ``--retries`` times (Tune starts it again, from scratch, wherever resources are free);
 after that its row is ``failed`` with the reason ``node lost`` when its node is gone (marked
 dead, or its raylet refuses connections) and ``worker died`` otherwise. While no alive node can
 run a trial, a watch counts; after ``--node-timeout`` seconds the run stops with an error
-instead of waiting for resources that are gone (``nas.cluster.NodeWatch``).
+instead of waiting for resources that are gone (``nas.search.cluster.NodeWatch``).
 
 **At scale**: Tune saves its experiment state (every trial, its searcher and its stopper)
 every 10 s or more; holding the run, the searcher and the stopper used to put the data set and
@@ -23,7 +23,7 @@ they hand Tune only a key to the run (:class:`_RunLink`), and the state is saved
 the tuner ends (``TUNE_GLOBAL_CHECKPOINT_S``): the leaderboard, not Tune's state, is what a
 run resumes from. ``bench/scale_1000.py`` measures 1000 candidates.
 
-Interrupts (``nas.interrupt``): Tune's own SIGINT handler and the stack dump Ray's core prints
+Interrupts (``nas.run.interrupt``): Tune's own SIGINT handler and the stack dump Ray's core prints
 on SIGTERM are switched off before Ray starts, and the Ray processes this command starts
 inherit a blocked SIGTERM (Ray blocks SIGINT for them itself): a signal sent to the whole
 process group (Ctrl-C, ``kill -TERM -PGID``, a job scheduler) reaches only this process. It is
@@ -62,7 +62,9 @@ from ray.tune.schedulers import ASHAScheduler
 from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
-from nas.cluster import (
+from nas.run.interrupt import StopSignals
+from nas.run.settings import ConfigError
+from nas.search.cluster import (
     AUTH_MODE_VAR,
     ClusterError,
     NodeWatch,
@@ -72,11 +74,10 @@ from nas.cluster import (
     ray_demand,
     token_source,
 )
-from nas.config import ConfigError, SearchConfig
-from nas.driver import SearchRun
-from nas.interrupt import StopSignals
-from nas.setup import hardware_profile
-from nas.trial import Job, TrialContext, evaluate, time_reference
+from nas.search.config import SearchConfig
+from nas.search.driver import SearchRun
+from nas.search.setup import hardware_profile
+from nas.search.trial import Job, TrialContext, evaluate, time_reference
 from proxy_train.data import DataSplits
 from proxy_train.timing import StepTiming
 from results.rows import Outcome
@@ -272,7 +273,7 @@ class RayExecutor:
             os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
             # Nor does a run resume from Tune's experiment state: saved once, at the end.
             os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", str(10**9))
-            # Signals are ours (nas.interrupt): no Tune SIGINT handler.
+            # Signals are ours (nas.run.interrupt): no Tune SIGINT handler.
             os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
         where = _start_ray(config.address, self._signals)
         self._started_ray = where is not None
@@ -531,7 +532,7 @@ def _start_ray(address: str | None, signals: StopSignals) -> str | None:
         return None
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     # No stack dump from Ray's core (absl's failure signal handler) when SIGTERM arrives:
-    # signals are ours (nas.interrupt).
+    # signals are ours (nas.run.interrupt).
     os.environ.setdefault("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", "1")
     with _sigterm_blocked_for_ray(signals):
         if address is not None:

@@ -2,7 +2,7 @@
 
 A training folder (``--out``) holds these settings in ``train.json``; running the same
 command again continues the training from its last checkpoint, and a folder holding another
-training is refused (see ``nas.train_folder``).
+training is refused (see ``nas.train.folder``).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.config import MAX_SEED, MIN_RESOLUTION, ConfigError
+from nas.run.settings import MAX_SEED, MIN_RESOLUTION, ConfigError
 from search_space.checks import is_int, is_number
 
 RECIPES: tuple[str, ...] = ("progressive", "fixed")

@@ -19,8 +19,8 @@ from typing import Any
 
 import torch
 
-from nas.reward import reward as compute_reward
-from nas.validate_plan import LONG, PROXY, Job, grace_epoch
+from nas.search.reward import reward as compute_reward
+from nas.validate.plan import LONG, PROXY, Job, grace_epoch
 from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
 from proxy_train.loop import TrainResult, train

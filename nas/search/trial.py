@@ -6,7 +6,7 @@ Knowing the step time before training lets every epoch report an interim reward,
 what an early-stopping scheduler compares. Nothing here raises for a candidate's own failure:
 the returned :class:`~results.rows.Outcome` says ``failed`` and why.
 
-With a surrogate objective (``--objective surrogate``, ``nas.surrogate``) nothing is timed or
+With a surrogate objective (``--objective surrogate``, ``nas.search.surrogate``) nothing is timed or
 trained: the outcome carries the surrogate's accuracy and step time, and the reference's
 "timing" is the surrogate's step time of the reference.
 """
@@ -22,8 +22,8 @@ from typing import Any
 
 import torch
 
-from nas.reward import reward as compute_reward
-from nas.surrogate import Surrogate
+from nas.search.reward import reward as compute_reward
+from nas.search.surrogate import Surrogate
 from proxy_train.data import DataSplits
 from proxy_train.hardware import Target, resolve_hardware
 from proxy_train.heap import release_free_memory

@@ -46,7 +46,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from nas.run_folder import RunFolder
+from nas.search.folder import RunFolder
 from nas.strategies.optuna_strategy import distributions
 from search_space.codec import decode, spec_hash
 from search_space.errors import SpaceError

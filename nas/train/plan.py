@@ -37,9 +37,9 @@ if sys.version_info >= (3, 11):
 else:
     import tomli as tomllib
 
-from nas.config import ConfigError
-from nas.progress import counted
-from nas.train_config import TrainConfig, is_recipe_file
+from nas.run.progress import counted
+from nas.run.settings import ConfigError
+from nas.train.config import TrainConfig
 from proxy_train.errors import RecipeError
 from proxy_train.progressive import ProgressiveRecipe, recipe_for
 from proxy_train.recipe import Recipe, Stage
@@ -98,7 +98,7 @@ class TrainPlan:
 
     def identity(self, config: TrainConfig) -> dict[str, Any]:
         """What defines this training: a folder continues only the same one (on any hardware,
-        and with another batch size: ``nas.train_folder.RESUMABLE_CHANGES``)."""
+        and with another batch size: ``nas.train.folder.RESUMABLE_CHANGES``)."""
         return {"arch": encode(self.model.spec), "data": config.data, "seed": config.seed,
                 "recipe": self.recipe.to_dict()}
 

@@ -3,7 +3,7 @@
 The order of work makes bad input cost nothing and leave nothing behind:
 
 1. the settings, ``--out``, hardware, space and reference are checked (milliseconds), and a
-   ``--address`` is resolved and probed (seconds at most: ``nas.cluster``);
+   ``--address`` is resolved and probed (seconds at most: ``nas.search.cluster``);
 2. ``--out`` is claimed: created if needed and locked, so a folder another process writes into
    is refused at once; the run stored there is checked against the settings;
 3. the data is loaded and the constraints are checked against the space's smallest spec;
@@ -12,24 +12,25 @@ The order of work makes bad input cost nothing and leave nothing behind:
    the stored rows into the run (``_Background``): a resume proposes sooner.
 
 A failure before the run's settings are first stored removes what the claim created. SIGINT
-and SIGTERM stop the run honestly (``nas.interrupt``): finished rows are kept, candidates in
-flight are ended, and :class:`~nas.interrupt.Interrupted` says how many candidates are saved.
+and SIGTERM stop the run honestly (``nas.run.interrupt``): finished rows are kept, candidates in
+flight are ended, and :class:`~nas.run.interrupt.Interrupted` says how many candidates are saved.
 """
 
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
-from nas.config import SearchConfig, check_out
-from nas.driver import RunSummary, SearchRun
-from nas.interrupt import Interrupted, StopSignals
-from nas.progress import say_on_stderr, silent
-from nas.run_folder import RunFolder
-from nas.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
-from nas.trial import TrialContext
+from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.progress import say_on_stderr, silent
+from nas.run.settings import check_out
+from nas.search.config import SearchConfig
+from nas.search.driver import RunSummary, SearchRun
+from nas.search.folder import RunFolder
+from nas.search.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
+from nas.search.trial import TrialContext
 from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
 from results.errors import LeaderboardError
@@ -46,10 +47,10 @@ class Executor(Protocol):
 
 def make_executor(config: SearchConfig, signals: StopSignals | None = None) -> Executor:
     if config.executor == "inline":
-        from nas.inline_executor import InlineExecutor
+        from nas.search.inline_executor import InlineExecutor
 
         return InlineExecutor()
-    from nas.ray_executor import RayExecutor  # imported lazily: Ray is slow to import
+    from nas.search.ray_executor import RayExecutor  # imported lazily: Ray is slow to import
 
     return RayExecutor(config, signals)
 
@@ -72,7 +73,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
             plan = check_settings(config)
             if config.executor == "ray" and config.address is not None:
                 tell(f"looking for the Ray cluster at {config.address} ...")
-                from nas.ray_executor import resolve_address
+                from nas.search.ray_executor import resolve_address
 
                 resolve_address(config.address)
             with folder.claim():

@@ -1,6 +1,6 @@
 """Settings of one search run, validated once, before any work, and stored with the run.
 
-A run folder holds these settings (see ``nas.run_folder``) next to its leaderboard.
+A run folder holds these settings (see ``nas.search.folder``) next to its leaderboard.
 Re-running with the same ``--out`` continues the run only if the settings that define it
 (:data:`IDENTITY_FIELDS`) are the same; the budget may grow.
 """
@@ -8,21 +8,16 @@ Re-running with the same ``--out`` continues the run only if the settings that d
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.lock import check_free
+from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
 from search_space.checks import is_int, is_number
-from search_space.errors import NasError
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
-EXECUTORS: tuple[str, ...] = ("ray", "inline")
 EARLY_STOP: tuple[str, ...] = ("none", "asha")
 OBJECTIVES: tuple[str, ...] = ("train", "surrogate")
-MAX_SEED = 2**32 - 1  # numpy's and Optuna's samplers take seeds up to this
-MIN_RESOLUTION = 8
 
 # Settings that define a run: a resumed run must agree on all of them.
 IDENTITY_FIELDS: tuple[str, ...] = (
@@ -44,10 +39,6 @@ IDENTITY_FIELDS: tuple[str, ...] = (
 )
 IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train"}
 """Defining settings added after runs were first stored, with the value such a run had."""
-
-
-class ConfigError(NasError, ValueError):
-    """A search setting is out of range or contradicts the run stored in ``--out``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,24 +109,6 @@ def check_same_run(config: SearchConfig, stored: dict[str, Any], run_dir: Path) 
                 f"--out {run_dir} holds a different run: {what}; use another --out or the "
                 "same settings"
             )
-
-
-def check_out(out: str | os.PathLike[str]) -> None:
-    """``--out`` is a folder (or can be made one), this user may write there, and no other
-    process holds it. Reads only; cheap enough to run before anything else."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ConfigError(f"--out {path} is a file; give a folder for the run")
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise ConfigError(f"--out {path}: {existing} is a file, not a folder")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise ConfigError(f"--out {path}: {existing} is not writable by this user; "
-                          "choose another --out")
-    if path.is_dir():
-        check_free(path)
 
 
 def _flag(name: str) -> str:

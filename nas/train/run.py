@@ -22,10 +22,10 @@ from typing import Any
 
 from tqdm import tqdm
 
-from nas.interrupt import StopSignals
-from nas.train_config import TrainConfig, is_recipe_file
-from nas.train_folder import TrainFolder
-from nas.train_plan import TrainPlan, load_recipe_file, make_plan, resolve_model
+from nas.run.interrupt import StopSignals
+from nas.train.config import TrainConfig, is_recipe_file
+from nas.train.folder import TrainFolder
+from nas.train.plan import TrainPlan, load_recipe_file, make_plan, resolve_model
 from proxy_train.checkpoint import TrainState, save_checkpoint
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import Target, describe_device, resolve_hardware
@@ -62,7 +62,7 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
     """Train (or continue training) what ``config`` names; see the module docstring.
 
     Raises ``NasError`` for bad input, :class:`TrainingFailed` when training fails, and
-    ``KeyboardInterrupt`` (``nas.interrupt.Interrupted``) on SIGINT / SIGTERM."""
+    ``KeyboardInterrupt`` (``nas.run.interrupt.Interrupted``) on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     folder = TrainFolder(config.out)
     stored = folder.check()
