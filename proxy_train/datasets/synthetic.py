@@ -14,14 +14,26 @@ accuracy, and the shapes at random scale/rotation need more than a linear model.
 Rendering is vectorised torch on the CPU (one thread) and deterministic for a seed: 2,000
 images at 64 px take ~0.3 s of CPU time.
 
+**Variants** (``variant=``). ``stripes`` (the default, described above): the texture's period is
+fixed in pixels, so it says how much a resolution (and a model's capacity to use it) is worth,
+but it vanishes at half size, where natural images keep most of their classes. ``objects``:
+the class cues scale with the object, as in photographs: the object's size varies more (16-34%
+of the side), its stripes' period is 45-65% of its radius (about 4.5-14 px at 64 px, so at half
+size they stay above the Nyquist limit), up to three small plain shapes of other colours clutter
+the background, and half of the images have a bar drawn across the object that hides part of
+it. Classes, colours, noise and the class table are the same in both.
+
 Options (``synthetic:key=value,...``): ``classes`` (1..40, default 10), ``per_class`` (training
 images per class, default 150), ``test_per_class`` (default 200), ``resolution`` (native size in
-pixels, default 64, >= 16) and ``seed`` (default: the ``seed`` given to ``load_data``).
+pixels, default 64, >= 16), ``variant`` (``stripes`` or ``objects``, default ``stripes``) and
+``seed`` (default: the ``seed`` given to ``load_data``).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -35,7 +47,9 @@ TEXTURES: tuple[str, ...] = ("hstripes", "vstripes", "checker", "diagonal", "ant
 # Angle of each stripe texture's wave vector (hstripes vary along y).
 _WAVE_ANGLE = {"hstripes": 90.0, "vstripes": 0.0, "checker": 0.0, "diagonal": 45.0,
                "antidiagonal": 135.0}
-OPTIONS: tuple[str, ...] = ("classes", "per_class", "test_per_class", "resolution", "seed")
+OPTIONS: tuple[str, ...] = ("classes", "per_class", "test_per_class", "resolution", "variant",
+                            "seed")
+VARIANTS: tuple[str, ...] = ("stripes", "objects")
 DEFAULT_CLASSES = 10
 DEFAULT_PER_CLASS = 150
 DEFAULT_TEST_PER_CLASS = 200
@@ -94,7 +108,8 @@ def _texture(texture: str, x: torch.Tensor, y: torch.Tensor, angle: torch.Tensor
     return wave > 0
 
 
-def render(labels: torch.Tensor, resolution: int, generator: torch.Generator) -> torch.Tensor:
+def render(labels: torch.Tensor, resolution: int, generator: torch.Generator,
+           variant: str = "stripes") -> torch.Tensor:
     """Draw one image per label: uint8 ``[n, 3, resolution, resolution]``."""
     # Chunks of 128 images keep the temporaries in cache (~6x faster than one big batch), and
     # one thread is enough for such small ops: with more, OpenMP's spinning threads made it
@@ -102,17 +117,31 @@ def render(labels: torch.Tensor, resolution: int, generator: torch.Generator) ->
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        chunks = [_render_chunk(part, resolution, generator) for part in labels.split(128)]
+        chunks = [_render_chunk(part, resolution, generator, variant)
+                  for part in labels.split(128)]
     finally:
         torch.set_num_threads(threads)
     return torch.cat(chunks) if chunks else torch.zeros((0, 3, resolution, resolution),
                                                         dtype=torch.uint8)
 
 
-def _render_chunk(labels: torch.Tensor, resolution: int,
-                  generator: torch.Generator) -> torch.Tensor:
+@dataclass(frozen=True, slots=True)
+class _Geometry:
+    """Where each image's object lies and how its texture runs (one row per image)."""
+
+    u: torch.Tensor
+    v: torch.Tensor
+    radius: torch.Tensor
+    jitter: torch.Tensor
+    period: torch.Tensor
+    phase: torch.Tensor
+
+
+def _render_chunk(labels: torch.Tensor, resolution: int, generator: torch.Generator,
+                  variant: str) -> torch.Tensor:
     n, size = labels.numel(), resolution
     scale = size / DEFAULT_RESOLUTION
+    objects = variant == "objects"
 
     def uniform(lo: float, hi: float, *shape: int) -> torch.Tensor:
         return lo + (hi - lo) * torch.rand((n, *shape), generator=generator)
@@ -120,26 +149,15 @@ def _render_chunk(labels: torch.Tensor, resolution: int,
     coords = torch.arange(size, dtype=torch.float32) + 0.5
     y, x = coords.view(1, size, 1), coords.view(1, 1, size)
     cx, cy = uniform(0.36, 0.64, 1, 1) * size, uniform(0.36, 0.64, 1, 1) * size
-    radius = uniform(0.26, 0.36, 1, 1) * size
+    radius = uniform(*((0.16, 0.34) if objects else (0.26, 0.36)), 1, 1) * size
     theta = uniform(0.0, 2 * math.pi, 1, 1)
     u = (torch.cos(theta) * (x - cx) + torch.sin(theta) * (y - cy)) / radius
     v = (-torch.sin(theta) * (x - cx) + torch.cos(theta) * (y - cy)) / radius
     jitter = uniform(-12.0, 12.0, 1, 1)
-    period = uniform(3.0, 5.5, 1, 1) * scale
+    period = (uniform(0.45, 0.65, 1, 1) * radius if objects
+              else uniform(3.0, 5.5, 1, 1) * scale)
     phase = uniform(0.0, 2 * math.pi, 1, 1)
-
-    table = torch.tensor(CLASS_TABLE, dtype=torch.long)[labels]
-    inside = torch.zeros((n, size, size), dtype=torch.bool)
-    stripe = torch.zeros((n, size, size), dtype=torch.bool)
-    for k, shape in enumerate(SHAPES):
-        idx = (table[:, 0] == k).nonzero().flatten()
-        if idx.numel():
-            inside[idx] = _shape_mask(shape, u[idx], v[idx])
-    for k, texture in enumerate(TEXTURES):
-        idx = (table[:, 1] == k).nonzero().flatten()
-        if idx.numel():
-            angle = _WAVE_ANGLE[texture] + jitter[idx]
-            stripe[idx] = _texture(texture, x, y, angle, period[idx], phase[idx])
+    inside, stripe = _object_masks(labels, x, y, _Geometry(u, v, radius, jitter, period, phase))
 
     # Shape and background sit in opposite brightness halves so the shape is always visible;
     # the stripes are +-contrast around the shape colour, so mean colour says nothing of texture.
@@ -150,9 +168,70 @@ def _render_chunk(labels: torch.Tensor, resolution: int,
     fill = shape_base + torch.where(stripe.unsqueeze(1), contrast, -contrast)
     gx, gy = uniform(-30, 30, 1, 1, 1), uniform(-30, 30, 1, 1, 1)
     gradient = (gx * (x - size / 2) + gy * (y - size / 2)) / size
-    image = torch.where(inside.unsqueeze(1), fill, background + gradient)
+    image = background + gradient
+    if objects:
+        image = _clutter(image, x, y, size, uniform)
+    image = torch.where(inside.unsqueeze(1), fill, image)
+    if objects:
+        image = _occlude(image, x, y, cx, cy, radius, background, uniform)
     image = image + 10.0 * torch.randn(image.shape, generator=generator)
     return image.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def _object_masks(labels: torch.Tensor, x: torch.Tensor, y: torch.Tensor,
+                  g: _Geometry) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per image: the object's pixels (its class's shape) and its texture's bright stripes."""
+    n, size = labels.numel(), x.shape[-1]
+    table = torch.tensor(CLASS_TABLE, dtype=torch.long)[labels]
+    inside = torch.zeros((n, size, size), dtype=torch.bool)
+    stripe = torch.zeros((n, size, size), dtype=torch.bool)
+    for k, shape in enumerate(SHAPES):
+        idx = (table[:, 0] == k).nonzero().flatten()
+        if idx.numel():
+            inside[idx] = _shape_mask(shape, g.u[idx], g.v[idx])
+    for k, texture in enumerate(TEXTURES):
+        idx = (table[:, 1] == k).nonzero().flatten()
+        if idx.numel():
+            angle = _WAVE_ANGLE[texture] + g.jitter[idx]
+            stripe[idx] = _texture(texture, x, y, angle, g.period[idx], g.phase[idx])
+    return inside, stripe
+
+
+def _clutter(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor, size: int,
+             uniform: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """Up to three small, plain (untextured) shapes of random colours anywhere in the image."""
+    for _ in range(3):
+        present = uniform(0.0, 1.0, 1, 1) < 0.67
+        cx, cy = uniform(0.05, 0.95, 1, 1) * size, uniform(0.05, 0.95, 1, 1) * size
+        radius = uniform(0.05, 0.11, 1, 1) * size
+        theta = uniform(0.0, 2 * math.pi, 1, 1)
+        kind = (uniform(0.0, 1.0) * len(SHAPES)).long().clamp_(max=len(SHAPES) - 1)
+        colour = uniform(0, 255, 3, 1, 1)
+        u = (torch.cos(theta) * (x - cx) + torch.sin(theta) * (y - cy)) / radius
+        v = (-torch.sin(theta) * (x - cx) + torch.cos(theta) * (y - cy)) / radius
+        mask = torch.zeros_like(u, dtype=torch.bool)
+        for k, shape in enumerate(SHAPES):
+            idx = (kind == k).nonzero().flatten()
+            if idx.numel():
+                mask[idx] = _shape_mask(shape, u[idx], v[idx])
+        image = torch.where((mask & present).unsqueeze(1), colour, image)
+    return image
+
+
+def _occlude(image: torch.Tensor, x: torch.Tensor, y: torch.Tensor, cx: torch.Tensor,
+             cy: torch.Tensor, radius: torch.Tensor, background: torch.Tensor,
+             uniform: Callable[..., torch.Tensor]) -> torch.Tensor:
+    """In half of the images, a bar of the background's colour across the object (a third to
+    a half of its radius wide, through a point within half its radius of its centre)."""
+    present = uniform(0.0, 1.0, 1, 1) < 0.5
+    angle = uniform(0.0, math.pi, 1, 1)
+    px = cx + uniform(-0.5, 0.5, 1, 1) * radius
+    py = cy + uniform(-0.5, 0.5, 1, 1) * radius
+    width = uniform(0.33, 0.5, 1, 1) * radius
+    across = (x - px) * -torch.sin(angle) + (y - py) * torch.cos(angle)
+    bar = (across.abs() < width / 2) & present
+    shade = background + uniform(-20, 20, 1, 1, 1)
+    return torch.where(bar.unsqueeze(1), shade, image)
 
 
 def load_synthetic(options_text: str, *, seed: int, classes: int | None,
@@ -171,6 +250,9 @@ def load_synthetic(options_text: str, *, seed: int, classes: int | None,
     size = DEFAULT_RESOLUTION if size is None else size
     data_seed = int_option(options, "seed", where)
     data_seed = seed if data_seed is None else data_seed
+    variant = options.get("variant", "stripes")
+    if variant not in VARIANTS:
+        raise DataError(f"{where}: variant {variant!r} is not one of {list(VARIANTS)}")
     if not 1 <= num_classes <= MAX_CLASSES:
         raise DataError(f"{where}: classes {num_classes} not in 1..{MAX_CLASSES}")
     if train_n < 2:
@@ -183,7 +265,7 @@ def load_synthetic(options_text: str, *, seed: int, classes: int | None,
     def pool(count: int, stream: int) -> Pool:
         labels = torch.arange(num_classes).repeat_interleave(count)
         generator = torch.Generator().manual_seed(data_seed * 1_000_003 + stream)
-        images = render(labels, size, generator)
+        images = render(labels, size, generator, variant)
 
         def decode(index: np.ndarray) -> torch.Tensor:
             return images[torch.as_tensor(index, dtype=torch.long)]
