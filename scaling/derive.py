@@ -4,7 +4,6 @@ behind ``nas-scale``."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any
 
 from proxy_train.progressive import DEFAULT_EPOCHS, SOURCES, recipe_for
 from scaling.base_source import RECIPE_NAMES, Base
@@ -111,6 +110,3 @@ def _record(name: str, recipe_name: str | None, scaled: Scaled, request: ScaleRe
     return make_record(name, scaled.spec, train_size=scaled.train_size,
                        eval_size=scaled.eval_size, recipe=recipe, source=source, scaled=scaled)
 
-
-def with_verify(record: ModelRecord, verify: dict[str, Any]) -> ModelRecord:
-    return replace(record, verify=verify)

@@ -17,6 +17,12 @@ from search_space.checks import is_int, is_number
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
 EARLY_STOP: tuple[str, ...] = ("none", "asha")
+
+
+def asha_grace_epoch(epochs: int) -> int:
+    """The epoch at which ``--early-stop asha`` first compares candidates: a quarter of the
+    proxy's epochs, at least one."""
+    return max(1, epochs // 4)
 OBJECTIVES: tuple[str, ...] = ("train", "surrogate")
 
 # Settings that define a run: a resumed run must agree on all of them.

@@ -74,7 +74,7 @@ from nas.search.cluster import (
     ray_demand,
     token_source,
 )
-from nas.search.config import SearchConfig
+from nas.search.config import SearchConfig, asha_grace_epoch
 from nas.search.driver import SearchRun
 from nas.search.setup import hardware_profile
 from nas.search.trial import Job, TrialContext, evaluate, time_reference
@@ -344,7 +344,8 @@ class RayExecutor:
         scheduler = None
         if early_stop:
             epochs = run.context.recipe.epochs
-            scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs, grace_period=max(1, epochs // 4))
+            scheduler = ASHAScheduler(time_attr="epoch", max_t=epochs,
+                                      grace_period=asha_grace_epoch(epochs))
         tuner = tune.Tuner(
             trainable,
             tune_config=tune.TuneConfig(
@@ -508,7 +509,7 @@ def run_tasks(function: Callable[[Any, Any], Any], items: Sequence[Any], *, shar
                     try:
                         result = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        result = TaskLost(_lost_reason(exc))
+                        result = TaskLost(_task_failure(exc))
                     done(item, result)
             for ref in flying:
                 ray.cancel(ref, force=True)
@@ -517,7 +518,8 @@ def run_tasks(function: Callable[[Any, Any], Any], items: Sequence[Any], *, shar
             ray.shutdown()
 
 
-def _lost_reason(exc: BaseException) -> str:
+def _task_failure(exc: BaseException) -> str:
+    """What a validation task's exception says, as a row's failure reason."""
     if isinstance(exc, ray.exceptions.RayTaskError):
         cause = exc.cause if exc.cause is not None else exc
         return f"{type(cause).__name__}: {str(cause).splitlines()[-1] if str(cause) else ''}"

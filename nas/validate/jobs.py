@@ -19,8 +19,9 @@ from typing import Any
 
 import torch
 
+from nas.search.config import asha_grace_epoch
 from nas.search.reward import reward as compute_reward
-from nas.validate.plan import LONG, PROXY, Job, grace_epoch
+from nas.validate.plan import LONG, PROXY, Job
 from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
 from proxy_train.loop import TrainResult, train
@@ -114,7 +115,7 @@ def job_row(job: Job, context: JobContext, *, source: str, accuracy: float | Non
     c = job.candidate
     interim_epoch = interim_accuracy = interim_reward = None
     if job.kind == PROXY:
-        interim_epoch = grace_epoch(job.recipe)
+        interim_epoch = asha_grace_epoch(job.recipe.epochs)
         if len(curve) >= interim_epoch and failure is None:
             interim_accuracy = curve[interim_epoch - 1]
             interim_reward = context.reward(interim_accuracy, c.step_time_ms, c.params)

@@ -211,11 +211,5 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
     return JobPlan(tuple(candidates), tuple(jobs), tuple(copied), recipe, epochs, tuple(notes))
 
 
-def grace_epoch(recipe: Recipe) -> int:
-    """The epoch at which ``--early-stop asha`` first compares candidates (the grace period
-    ``nas.search.ray_executor`` gives its ASHA scheduler)."""
-    return max(1, recipe.epochs // 4)
-
-
-__all__ = ["Candidate", "Job", "JobPlan", "LONG", "PROXY", "TOP_ALWAYS", "grace_epoch",
+__all__ = ["Candidate", "Job", "JobPlan", "LONG", "PROXY", "TOP_ALWAYS",
            "job_key", "long_epochs", "make_jobs", "ranked_rows", "same_recipe", "select_candidates"]
