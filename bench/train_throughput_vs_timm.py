@@ -13,17 +13,23 @@ timm is needed only here, and imported only when the bench runs:
     pip install timm
     python bench/train_throughput_vs_timm.py --hardware auto --rounds 5 \\
         --out bench/results/train_throughput_vs_timm_h100.md
+
+``--rehearsal`` runs the bench where it cannot measure anything meaningful (the CPU, a machine
+without timm, toy sizes) so that its code stays runnable: the CPU is allowed, and without timm
+our own model stands in for timm's (the report says so). ``--json`` also writes the figures.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import json
 import os
 import statistics
 import sys
 
 import torch
+from torch import nn
 
 from proxy_train.hardware import describe_device, resolve_hardware
 from proxy_train.recipe import Recipe
@@ -45,9 +51,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--precision", default="bf16", choices=("bf16", "fp16", "fp32"))
     p.add_argument("--rounds", type=int, default=5, help="alternating measurement rounds")
     p.add_argument("--steps", type=int, default=30, help="timed steps per measurement")
+    p.add_argument("--warmup-steps", type=int, default=30,
+                   help="most warm-up steps per measurement (default 30)")
     p.add_argument("--drop-path", type=float, default=0.2)
     p.add_argument("--dropout", type=float, default=0.2)
+    p.add_argument("--ours", default=OUR_PRESET, help=f"our preset (default {OUR_PRESET})")
+    p.add_argument("--timm-model", default=TIMM_NAME, help=f"timm's model (default {TIMM_NAME})")
+    p.add_argument("--rehearsal", action="store_true",
+                   help="allow the CPU, and stand our model in for timm's where timm is "
+                        "missing: checks that the bench runs, measures nothing meaningful")
     p.add_argument("--out", default=None, help="also write the markdown report here")
+    p.add_argument("--json", default=None, help="also write the figures as JSON here")
     return p.parse_args(argv)
 
 
@@ -61,31 +75,39 @@ def _timm():
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if not torch.cuda.is_available():
+    if not torch.cuda.is_available() and not args.rehearsal:
         print("error: this bench needs a CUDA GPU; torch.cuda.is_available() is False "
               f"(torch {torch.__version__})", file=sys.stderr)
         return 2
     timm = _timm()
-    if timm is None:
+    if timm is None and not args.rehearsal:
         print("error: timm is not installed; this bench compares against "
-              f"timm.create_model({TIMM_NAME!r}) (pip install timm)", file=sys.stderr)
+              f"timm.create_model({args.timm_model!r}) (pip install timm)", file=sys.stderr)
         return 2
     try:
         target = resolve_hardware(args.hardware)
+        ours = get_preset(args.ours).spec
     except NasError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    if not target.is_cuda:
+    if not target.is_cuda and not args.rehearsal:
         print(f"error: hardware {args.hardware!r} resolved to {target.device}; this bench "
               "needs a CUDA device", file=sys.stderr)
         return 2
 
-    models = {
-        "ours": build_model(get_preset(OUR_PRESET).spec, num_classes=1000,
-                            dropout=args.dropout, drop_path=args.drop_path),
-        "timm": timm.create_model(TIMM_NAME, pretrained=False, num_classes=1000,
-                                  drop_rate=args.dropout, drop_path_rate=args.drop_path),
-    }
+    def build_ours() -> nn.Module:
+        return build_model(ours, num_classes=1000, dropout=args.dropout,
+                           drop_path=args.drop_path)
+
+    models: dict[str, nn.Module] = {"ours": build_ours()}
+    if timm is not None:
+        models["timm"] = timm.create_model(args.timm_model, pretrained=False, num_classes=1000,
+                                           drop_rate=args.dropout,
+                                           drop_path_rate=args.drop_path)
+        timm_label = f"timm `{args.timm_model}`"
+    else:
+        models["timm"] = build_ours()
+        timm_label = f"ours `{args.ours}` again, standing in for timm (not installed)"
     params = {name: count_model_params(m) for name, m in models.items()}
     results: dict[str, list[StepTiming]] = {name: [] for name in models}
     for r in range(args.rounds):
@@ -95,7 +117,7 @@ def main(argv: list[str] | None = None) -> int:
                                  num_classes=1000, batch_size=args.batch,
                                  precision=args.precision, recipe=Recipe(optimizer="sgd"),
                                  min_steps=args.steps, max_steps=args.steps,
-                                 warmup_max_steps=30, time_budget_s=120.0)
+                                 warmup_max_steps=args.warmup_steps, time_budget_s=120.0)
             if not t.ok:
                 print(f"error: {name} failed in round {r + 1}: {t.reason}", file=sys.stderr)
                 return 1
@@ -109,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     info = describe_device(target)
     command = "python bench/train_throughput_vs_timm.py " + " ".join(
         sys.argv[1:] if argv is None else argv)
+    timm_version = timm.__version__ if timm is not None else "not installed"
     lines = [
         f"# Training throughput, ours vs timm: {target.device_name}",
         "",
@@ -116,16 +139,18 @@ def main(argv: list[str] | None = None) -> int:
         f"- command: `{command}`",
         f"- machine: {info['device_name']}; driver {info['driver_version']}; CUDA "
         f"{info['cuda_version']}; cuDNN {info['cudnn_version']}; torch {info['torch_version']}; "
-        f"timm {timm.__version__}",
+        f"timm {timm_version}",
         f"- resolution {args.resolution}, batch {args.batch}, {args.precision} autocast, "
         f"channels_last, SGD, dropout {args.dropout}, drop path {args.drop_path}, "
         f"{args.rounds} alternating rounds of {args.steps} timed steps",
+        *(["- **rehearsal**: these figures check that the bench runs; they compare nothing"]
+          if args.rehearsal else []),
         "",
         "| model | params | images/s (median of rounds) | per round |",
         "|---|---|---|---|",
-        f"| ours `{OUR_PRESET}` | {params['ours']:,} | {ips['ours']:.0f} | "
+        f"| ours `{args.ours}` | {params['ours']:,} | {ips['ours']:.0f} | "
         + ", ".join(f"{t.images_per_s:.0f}" for t in results["ours"]) + " |",
-        f"| timm `{TIMM_NAME}` | {params['timm']:,} | {ips['timm']:.0f} | "
+        f"| {timm_label} | {params['timm']:,} | {ips['timm']:.0f} | "
         + ", ".join(f"{t.images_per_s:.0f}" for t in results["timm"]) + " |",
         "",
         f"Ratio ours / timm: {ratio:.3f}x (target >= 1.0x: "
@@ -135,10 +160,26 @@ def main(argv: list[str] | None = None) -> int:
     report = "\n".join(lines)
     print(report)
     if args.out:
-        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(report)
+        _write(args.out, report)
+    if args.json:
+        record = {
+            "command": command, "device": info, "timm_version": timm_version,
+            "rehearsal": args.rehearsal, "ours": args.ours,
+            "timm_model": args.timm_model if timm is not None else None,
+            "resolution": args.resolution, "batch": args.batch, "precision": args.precision,
+            "figures": {"ours_images_per_s": ips["ours"], "timm_images_per_s": ips["timm"],
+                        "ratio": ratio, "ours_params": params["ours"],
+                        "timm_params": params["timm"]},
+            "rounds": {name: [t.to_dict() for t in ts] for name, ts in results.items()},
+        }
+        _write(args.json, json.dumps(record, indent=1, default=str) + "\n")
     return 0
+
+
+def _write(path: str, text: str) -> None:
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@
   own (``tests/nas/ray_nodes.py``), as separate machines have.
 * **One thread per process**: the suite runs as several processes on a small machine, and
   more torch threads than cores slows torch down many times.
+* **The ``gpu`` marker**: a test of a CUDA path (``bench/gpu_check.py`` runs them on a GPU
+  machine). Without CUDA such tests are skipped, unless ``EFFNAS_GPU_REHEARSAL=1`` (the GPU
+  check's dry run) asks to rehearse them: then they run on the CPU, and those that need a
+  real CUDA device skip themselves (``gpu_device`` says which device they run on).
 """
 
 from __future__ import annotations
@@ -28,6 +32,30 @@ for _name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADD
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 
+import pytest  # noqa: E402
 import torch  # noqa: E402
 
 torch.set_num_threads(1)
+
+GPU_REHEARSAL = os.environ.get("EFFNAS_GPU_REHEARSAL") == "1"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "gpu: tests a CUDA path; skipped without CUDA (EFFNAS_GPU_REHEARSAL=1 runs "
+                   "it on the CPU where it can)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if torch.cuda.is_available() or GPU_REHEARSAL:
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def gpu_device() -> torch.device:
+    """The device a gpu-marked test runs on: CUDA, or the CPU in a rehearsal."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
