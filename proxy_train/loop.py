@@ -18,9 +18,14 @@ The step itself (precision, memory format, optimizer, loss) is ``proxy_train.ste
 the same code ``proxy_train.timing`` measures; the process-wide settings it runs under are
 ``proxy_train.step.runtime_settings``, also shared with the timing.
 
+What a run returns, :class:`~proxy_train.records.TrainResult` with one
+:class:`~proxy_train.records.EpochStats` per epoch, is torch-free data in
+``proxy_train.records``.
+
 A candidate's own failure never raises out of ``train``: running out of memory, a loss that
 becomes NaN/inf, or any exception while building or running the model gives a ``TrainResult``
-with ``status='failed'`` and a one-line ``reason`` (``stage`` and ``resolution`` say where).
+with ``status='failed'``, a one-line ``reason`` and its ``failure_kind`` (``stage`` and
+``resolution`` say where).
 Errors of the caller (a bad recipe or precision, an exception raised by ``report`` or
 ``checkpoint``, ``KeyboardInterrupt``) do propagate.
 """
@@ -32,7 +37,7 @@ import gc
 import math
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -44,100 +49,17 @@ from proxy_train.data import DataSplits, Split
 from proxy_train.ema import ModelEma
 from proxy_train.errors import DataError
 from proxy_train.recipe import Recipe, Stage
+from proxy_train.records import EpochStats, FailureKind, TrainResult, evaluated_top1
 from proxy_train.step import (
     StepPolicy,
     TrainStep,
     describe_failure,
+    failure_kind,
     prepare_model,
     runtime_settings,
 )
 from search_space.model import build_model, count_model_params
 from search_space.spec import ArchSpec
-
-
-@dataclass(frozen=True, slots=True)
-class EpochStats:
-    """What one epoch did (``epoch`` and ``stage`` 1-based)."""
-
-    epoch: int
-    stage: int
-    resolution: int
-    randaug_magnitude: float
-    mixup_alpha: float
-    dropout: float
-    lr: float
-    """Learning rate of the epoch's last step."""
-    train_loss: float
-    """Mean training loss of the epoch."""
-    minival_top1: float
-    """Minival top-1 of the trained weights, at the eval size."""
-    minival_top1_ema: float | None
-    """Minival top-1 of the EMA weights (None without an EMA)."""
-    images_per_s: float
-    """Training images per second (augmentation and steps, not evaluation)."""
-    epoch_time_s: float
-    """Training and evaluation."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainResult:
-    """Outcome of one training run (``accuracy``: last minival top-1, 0..1, of the weights the
-    recipe evaluates: the EMA when it keeps one).
-
-    ``report`` receives one of these after every epoch (``status='ok'``, the history so far).
-    """
-
-    status: str
-    """``'ok'``, ``'stopped'`` (``report`` returned True) or ``'failed'``."""
-    reason: str
-    accuracy: float | None
-    epochs_run: int
-    steps_run: int
-    wall_time_s: float
-    seed: int
-    resolution: int
-    """Image size of the stage that ran last (the only one for a proxy run)."""
-    device: str
-    precision: str
-    params: int
-    stage: int = 1
-    """The stage (1-based) that ran last: where a failure happened."""
-    eval_resolution: int | None = None
-    history: tuple[EpochStats, ...] = ()
-    policy: dict[str, object] = field(default_factory=dict)
-    """The step as it ran (``TrainStep.describe``): the policy and the optimizer class."""
-    test_top1: float | None = None
-    """Test top-1 of the trained weights at the end (None without a test split)."""
-    test_top1_ema: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    @property
-    def loss_curve(self) -> tuple[float, ...]:
-        """Mean training loss of each completed epoch."""
-        return tuple(e.train_loss for e in self.history)
-
-    @property
-    def accuracy_curve(self) -> tuple[float, ...]:
-        """The evaluated minival top-1 (EMA weights when kept) after each completed epoch."""
-        return tuple(_evaluated(e) for e in self.history)
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["history"] = [asdict(e) for e in self.history]
-        out["loss_curve"] = list(self.loss_curve)
-        out["accuracy_curve"] = list(self.accuracy_curve)
-        return out
-
-    @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> TrainResult:
-        """Inverse of ``to_dict`` (the derived curves are ignored)."""
-        values = {k: v for k, v in obj.items() if k not in ("loss_curve", "accuracy_curve")}
-        values["history"] = tuple(EpochStats(**e) for e in obj.get("history", ()))
-        return cls(**values)
-
 
 Report = Callable[[TrainResult], "bool | None"]
 Checkpoint = Callable[[TrainState], None]
@@ -262,7 +184,7 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
                         images_per_s=steps_per_epoch * batch / max(train_time, 1e-9),
                         epoch_time_s=time.perf_counter() - tick)
                     progress = replace(
-                        progress, accuracy=_evaluated(stats), epochs_run=stats.epoch,
+                        progress, accuracy=evaluated_top1(stats), epochs_run=stats.epoch,
                         steps_run=progress.steps_run + steps_per_epoch,
                         history=(*progress.history, stats), wall_time_s=wall())
                     stop = _call(report, progress)
@@ -279,9 +201,11 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
     except _CallerError as wrapped:
         raise wrapped.__cause__ from None  # type: ignore[misc]
     except _NonFiniteLoss as exc:
-        progress = replace(progress, status="failed", reason=exc.reason(progress.steps_run))
+        progress = replace(progress, status="failed", reason=exc.reason(progress.steps_run),
+                           failure_kind=FailureKind.DIVERGED)
     except Exception as exc:  # noqa: BLE001 - a candidate's failure becomes a result
-        progress = replace(progress, status="failed", reason=describe_failure(exc))
+        progress = replace(progress, status="failed", reason=describe_failure(exc),
+                           failure_kind=failure_kind(exc))
     finally:
         # Free the model before the next one is built (an OOM leaves cached blocks).
         del run
@@ -437,11 +361,6 @@ def _stage_starts(stages: tuple[Stage, ...]) -> Iterator[tuple[int, int, Stage]]
     for index, stage in enumerate(stages):
         yield index, first, stage
         first += stage.epochs
-
-
-def _evaluated(stats: EpochStats) -> float:
-    """The top-1 a run reports: the EMA's when there is one."""
-    return stats.minival_top1 if stats.minival_top1_ema is None else stats.minival_top1_ema
 
 
 def _call(hook: Callable[[Any], object] | None, value: object) -> bool:

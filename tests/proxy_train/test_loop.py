@@ -14,6 +14,7 @@ from proxy_train.data import DataSplits, load_data
 from proxy_train.errors import RecipeError
 from proxy_train.loop import TrainResult, lr_at, train
 from proxy_train.recipe import DEFAULT_LR, Recipe
+from proxy_train.records import FailureKind
 from search_space.codec import decode
 
 TINY = decode("stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls10")
@@ -174,6 +175,17 @@ def test_build_errors_become_results(tiny_data: DataSplits, monkeypatch: pytest.
     monkeypatch.setattr(loop, "build_model", explode)
     result = train(TINY, SMOKE, tiny_data)
     assert (result.status, result.reason) == ("failed", "ValueError: kernel too large for this input")
+
+
+def test_other_errors_are_of_kind_error_and_a_run_that_did_not_fail_has_none(
+        tiny_data: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert train(TINY, SMOKE.replace(epochs=1), tiny_data).failure_kind is None
+
+    def explode(spec: object, **kwargs: object) -> nn.Module:
+        raise ValueError("kernel too large for this input")
+
+    monkeypatch.setattr(loop, "build_model", explode)
+    assert train(TINY, SMOKE, tiny_data).failure_kind is FailureKind.ERROR
 
 
 def test_huge_learning_rate_fails_with_nan_reason(tiny_data: DataSplits) -> None:
