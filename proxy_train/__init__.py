@@ -15,7 +15,7 @@ _LAZY = {
     "load_data": "proxy_train.data", "DataSplits": "proxy_train.data", "Split": "proxy_train.data",
     "Augmenter": "proxy_train.augment",
     "Recipe": "proxy_train.recipe",
-    "train": "proxy_train.loop", "TrainResult": "proxy_train.loop",
+    "train": "proxy_train.loop", "TrainResult": "proxy_train.records",
 }
 
 __all__ = ["DataError", "HardwareError", "RecipeError", *_LAZY]

@@ -1,12 +1,14 @@
 """Training a model: one plain function, one visible loop, for proxies and final training.
 
-``train(spec, recipe, data)`` builds the model, trains it stage by stage (a proxy run is one
-stage; progressive learning grows the image size and the regularization from stage to stage
-without rebuilding the model) on the in-memory training split with batched on-device
-augmentation, evaluates top-1 on the minival split after every epoch (with the EMA weights too
-when the recipe keeps an EMA) and calls ``report(progress)``, which may stop the run early (the
-hook an ASHA/median scheduler plugs into). ``test`` is evaluated once at the end. It knows
-nothing of Ray.
+``train(spec, recipe, data)`` builds the model and runs one loop over the epochs, reading
+like nanoGPT's: the stage the epoch belongs to (``Course.stage_at``; a proxy run is one stage,
+progressive learning grows the image size and the regularization from stage to stage without
+rebuilding the model), the epoch itself (:func:`run_epoch`: the steps on the in-memory
+training split with batched on-device augmentation, then top-1 on the minival split, with the
+EMA weights too when the recipe keeps an EMA), then ``report(progress)``, which may stop the
+run early (the hook an ASHA/median scheduler plugs into), and ``checkpoint(state)``. The
+learning rate of every step comes from one :func:`lr_at` of the global step. ``test`` is
+evaluated once at the end. It knows nothing of Ray.
 
 A long run can be checkpointed and resumed: ``checkpoint(state)`` receives a
 :class:`~proxy_train.checkpoint.TrainState` after every epoch (weights, EMA, optimizer, step
@@ -16,13 +18,16 @@ one.
 
 The step itself (precision, memory format, optimizer, loss) is ``proxy_train.step.TrainStep``,
 the same code ``proxy_train.timing`` measures; the process-wide settings it runs under are
-``proxy_train.step.runtime_settings``, also shared with the timing.
+``proxy_train.step.runtime_settings``, also shared with the timing. What a run returns,
+:class:`~proxy_train.records.TrainResult` with one
+:class:`~proxy_train.records.EpochStats` per epoch, is torch-free data in
+``proxy_train.records``.
 
 A candidate's own failure never raises out of ``train``: running out of memory, a loss that
 becomes NaN/inf, or any exception while building or running the model gives a ``TrainResult``
-with ``status='failed'`` and a one-line ``reason`` (``stage`` and ``resolution`` say where).
-Errors of the caller (a bad recipe or precision, an exception raised by ``report`` or
-``checkpoint``, ``KeyboardInterrupt``) do propagate.
+with ``status='failed'``, a one-line ``reason`` and its ``failure_kind`` (``stage`` and
+``resolution`` say where). Errors of the caller (a bad recipe or precision, an exception
+raised by ``report`` or ``checkpoint``, ``KeyboardInterrupt``) do propagate.
 """
 
 from __future__ import annotations
@@ -31,8 +36,8 @@ import copy
 import gc
 import math
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -44,137 +49,38 @@ from proxy_train.data import DataSplits, Split
 from proxy_train.ema import ModelEma
 from proxy_train.errors import DataError
 from proxy_train.recipe import Recipe, Stage
+from proxy_train.records import EpochStats, FailureKind, TrainResult, evaluated_top1
 from proxy_train.step import (
     StepPolicy,
     TrainStep,
     describe_failure,
+    failure_kind,
     prepare_model,
     runtime_settings,
 )
 from search_space.model import build_model, count_model_params
 from search_space.spec import ArchSpec
 
-
-@dataclass(frozen=True, slots=True)
-class EpochStats:
-    """What one epoch did (``epoch`` and ``stage`` 1-based)."""
-
-    epoch: int
-    stage: int
-    resolution: int
-    randaug_magnitude: float
-    mixup_alpha: float
-    dropout: float
-    lr: float
-    """Learning rate of the epoch's last step."""
-    train_loss: float
-    """Mean training loss of the epoch."""
-    minival_top1: float
-    """Minival top-1 of the trained weights, at the eval size."""
-    minival_top1_ema: float | None
-    """Minival top-1 of the EMA weights (None without an EMA)."""
-    images_per_s: float
-    """Training images per second (augmentation and steps, not evaluation)."""
-    epoch_time_s: float
-    """Training and evaluation."""
-
-
-@dataclass(frozen=True, slots=True)
-class TrainResult:
-    """Outcome of one training run (``accuracy``: last minival top-1, 0..1, of the weights the
-    recipe evaluates: the EMA when it keeps one).
-
-    ``report`` receives one of these after every epoch (``status='ok'``, the history so far).
-    """
-
-    status: str
-    """``'ok'``, ``'stopped'`` (``report`` returned True) or ``'failed'``."""
-    reason: str
-    accuracy: float | None
-    epochs_run: int
-    steps_run: int
-    wall_time_s: float
-    seed: int
-    resolution: int
-    """Image size of the stage that ran last (the only one for a proxy run)."""
-    device: str
-    precision: str
-    params: int
-    stage: int = 1
-    """The stage (1-based) that ran last: where a failure happened."""
-    eval_resolution: int | None = None
-    history: tuple[EpochStats, ...] = ()
-    policy: dict[str, object] = field(default_factory=dict)
-    """The step as it ran (``TrainStep.describe``): the policy and the optimizer class."""
-    test_top1: float | None = None
-    """Test top-1 of the trained weights at the end (None without a test split)."""
-    test_top1_ema: float | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.status != "failed"
-
-    @property
-    def loss_curve(self) -> tuple[float, ...]:
-        """Mean training loss of each completed epoch."""
-        return tuple(e.train_loss for e in self.history)
-
-    @property
-    def accuracy_curve(self) -> tuple[float, ...]:
-        """The evaluated minival top-1 (EMA weights when kept) after each completed epoch."""
-        return tuple(_evaluated(e) for e in self.history)
-
-    def to_dict(self) -> dict[str, object]:
-        out = asdict(self)
-        out["history"] = [asdict(e) for e in self.history]
-        out["loss_curve"] = list(self.loss_curve)
-        out["accuracy_curve"] = list(self.accuracy_curve)
-        return out
-
-    @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> TrainResult:
-        """Inverse of ``to_dict`` (the derived curves are ignored)."""
-        values = {k: v for k, v in obj.items() if k not in ("loss_curve", "accuracy_curve")}
-        values["history"] = tuple(EpochStats(**e) for e in obj.get("history", ()))
-        return cls(**values)
-
-
 Report = Callable[[TrainResult], "bool | None"]
 Checkpoint = Callable[[TrainState], None]
+OnStep = Callable[[], None]
 
 
-class _NonFiniteLoss(Exception):
-    """The loss of the epoch's step ``step`` (1-based) became ``value`` (NaN or inf)."""
+def lr_at(step: int, recipe: Recipe, steps_per_epoch: int) -> float:
+    """The learning rate of the run's step ``step`` (0-based, counting ``steps_per_epoch``
+    steps per epoch): linear warmup to the peak over ``recipe.warmup_epochs``, then cosine to
+    0 at ``recipe.epochs``, the staircase exponential decay (x ``decay_rate`` every
+    ``decay_epochs``), or constant.
 
-    def __init__(self, step: int, value: float) -> None:
-        super().__init__(step, value)
-        self.step = step
-        self.value = value
-
-    def reason(self, steps_before: int) -> str:
-        kind = "nan" if math.isnan(self.value) else "inf"
-        return f"loss became {kind} at step {steps_before + self.step}"
-
-
-class _CallerError(Exception):
-    """Wraps an exception raised by the caller's ``report`` or ``checkpoint`` so it is
-    re-raised, not swallowed as the candidate's failure."""
-
-
-def lr_at(epoch: int, step: int, recipe: Recipe, steps_per_epoch: int) -> float:
-    """The learning rate of step ``step`` (0-based) of epoch ``epoch`` (0-based): linear warmup
-    to the peak over ``recipe.warmup_epochs``, then cosine to 0 at ``recipe.epochs``, the
-    staircase exponential decay (x ``decay_rate`` every ``decay_epochs``), or constant.
-
-    The schedule runs on the position in epochs (``epoch + step / steps_per_epoch``), so a
-    run resumed with another batch size (another number of steps per epoch) continues the
-    same curve."""
+    After the warmup the schedule runs on the position in epochs (epoch + step in the epoch /
+    ``steps_per_epoch``), so a run resumed with another batch size (another number of steps
+    per epoch, its finished epochs counted at the new size) continues the same curve."""
     peak = recipe.peak_lr()
     warmup_steps = round(recipe.warmup_epochs * steps_per_epoch)
-    done = epoch * steps_per_epoch + step
-    if done < warmup_steps:
-        return peak * (done + 1) / warmup_steps
-    position = epoch + step / steps_per_epoch
+    if step < warmup_steps:
+        return peak * (step + 1) / warmup_steps
+    epoch, i = divmod(step, steps_per_epoch)
+    position = epoch + i / steps_per_epoch
     if recipe.schedule == "cosine":
         warmup = warmup_steps / steps_per_epoch
         progress = (position - warmup) / max(1.0 / steps_per_epoch, recipe.epochs - warmup)
@@ -184,11 +90,62 @@ def lr_at(epoch: int, step: int, recipe: Recipe, steps_per_epoch: int) -> float:
     return peak
 
 
+@dataclass(frozen=True, slots=True)
+class StageAt:
+    """The stage an epoch belongs to: its 0-based ``index``, its first epoch (0-based)."""
+
+    index: int
+    first_epoch: int
+    stage: Stage
+
+    @property
+    def resolution(self) -> int:
+        assert self.stage.resolution is not None, "Recipe.plan resolves every stage's size"
+        return self.stage.resolution
+
+
+@dataclass(frozen=True, slots=True)
+class Course:
+    """What every epoch of one run shares: the stages, the batch, the steps per epoch (whole
+    batches only, one shape per step, capped by the recipe) and the evaluation size."""
+
+    recipe: Recipe
+    stages: tuple[Stage, ...]
+    batch: int
+    steps_per_epoch: int
+    eval_size: int
+    num_classes: int
+
+    @classmethod
+    def of(cls, recipe: Recipe, data: DataSplits) -> Course:
+        if len(data.train) == 0 or len(data.minival) == 0:
+            raise DataError(f"{data.name}: empty train or minival split")
+        return cls(recipe, recipe.plan(data.resolution), min(recipe.batch_size, len(data.train)),
+                   epoch_steps(recipe, len(data.train)), recipe.eval_size(data.resolution),
+                   data.num_classes)
+
+    @property
+    def epochs(self) -> int:
+        return sum(stage.epochs for stage in self.stages)
+
+    def lr_at(self, step: int) -> float:
+        return lr_at(step, self.recipe, self.steps_per_epoch)
+
+    def stage_at(self, epoch: int) -> StageAt:
+        """The stage of 0-based ``epoch``."""
+        first = 0
+        for index, stage in enumerate(self.stages):
+            if epoch < first + stage.epochs:
+                return StageAt(index, first, stage)
+            first += stage.epochs
+        raise ValueError(f"epoch {epoch} is past the last stage ({self.epochs} epochs)")
+
+
 def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | torch.device = "cpu",
           seed: int | None = None, report: Report | None = None,
           precision: str | None = None, test: Split | None = None,
           resume: TrainState | None = None, checkpoint: Checkpoint | None = None,
-          on_step: Callable[[], None] | None = None, compile: bool = False) -> TrainResult:
+          on_step: OnStep | None = None, compile: bool = False) -> TrainResult:
     """Train ``spec`` on ``data`` with ``recipe`` (see the module docstring).
 
     ``seed`` (default ``recipe.seed``) seeds the weights, the shuffling and the augmentation.
@@ -203,114 +160,101 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
     dev = torch.device(device)
     seed = recipe.seed if seed is None else seed
     policy = StepPolicy.of(recipe, dev, precision)
-    if len(data.train) == 0 or len(data.minival) == 0:
-        raise DataError(f"{data.name}: empty train or minival split")
-    stages = recipe.plan(data.resolution)
-    eval_size = recipe.eval_size(data.resolution)
-    train_split, minival = data.train.to(dev), data.minival.to(dev)
-    batch = min(recipe.batch_size, len(train_split))
-    steps_per_epoch = epoch_steps(recipe, len(train_split))
-    progress = TrainResult(status="ok", reason="", accuracy=None, epochs_run=0, steps_run=0,
-                           wall_time_s=0.0, seed=seed, resolution=_size(stages[0]),
-                           device=str(dev), precision=policy.precision, params=0,
-                           eval_resolution=eval_size, policy=policy.to_dict())
-    if resume is not None:
-        progress = replace(TrainResult.from_dict(resume.progress), status="ok", reason="")
-    before = progress.wall_time_s  # time spent before a resume
-
-    def wall() -> float:
-        return before + time.perf_counter() - start
-
-    run: _Session | None = None
+    course = Course.of(recipe, data)
+    splits = data.train.to(dev), data.minival.to(dev)
+    progress = _first(course, seed, dev, policy) if resume is None else _resumed(resume)
+    clock = _Clock(start, before=progress.wall_time_s)
+    session: Session | None = None
     try:
         with runtime_settings(dev, recipe.cpu_threads):
-            run = _Session(spec, recipe, data.num_classes, stages[0].dropout, seed, policy, dev,
-                           compile)
-            if resume is not None:
-                run.restore(resume)
-            progress = replace(progress, params=count_model_params(run.model),
-                               policy=run.step.describe())
-            for index, first, stage in _stage_starts(stages):
-                if first + stage.epochs <= progress.epochs_run:
-                    continue  # finished before the run was resumed
-                augment = _augmenter(recipe, stage, seed + first)
-                if resume is not None and resume.stage == index and resume.augment:
-                    augment.load_state_dict(resume.augment)
-                set_dropout(run.model, stage.dropout)
-                progress = replace(progress, stage=index + 1, resolution=_size(stage))
-                for _ in range(max(first, progress.epochs_run), first + stage.epochs):
-                    tick = time.perf_counter()
-                    order = torch.randperm(len(train_split), generator=run.shuffle).to(dev)
-                    epoch = progress.epochs_run
-
-                    def lr(i: int, epoch: int = epoch) -> float:
-                        return lr_at(epoch, i, recipe, steps_per_epoch)
-
-                    losses = run_epoch(run.step, train_split, augment, order, batch,
-                                       steps_per_epoch, data.num_classes, lr,
-                                       after_step=run.after_step(on_step))
-                    train_time = time.perf_counter() - tick
-                    top1, top1_ema = run.evaluate(minival, eval_size, recipe.eval_batch_size)
-                    stats = EpochStats(
-                        epoch=progress.epochs_run + 1, stage=index + 1,
-                        resolution=augment.resolution,
-                        randaug_magnitude=stage.randaug_magnitude,
-                        mixup_alpha=stage.mixup_alpha, dropout=stage.dropout,
-                        lr=lr(steps_per_epoch - 1),
-                        train_loss=float(losses.mean()), minival_top1=top1,
-                        minival_top1_ema=top1_ema,
-                        images_per_s=steps_per_epoch * batch / max(train_time, 1e-9),
-                        epoch_time_s=time.perf_counter() - tick)
-                    progress = replace(
-                        progress, accuracy=_evaluated(stats), epochs_run=stats.epoch,
-                        steps_run=progress.steps_run + steps_per_epoch,
-                        history=(*progress.history, stats), wall_time_s=wall())
-                    stop = _call(report, progress)
-                    _call(checkpoint, run.state(progress, index, augment))
-                    if stop:
-                        progress = replace(progress, status="stopped", reason=(
-                            f"stopped by report after epoch {progress.epochs_run}"))
-                        break
-                if progress.status == "stopped":
+            session = Session(spec, course, splits, seed, policy, dev, compile, resume)
+            progress = replace(progress, params=count_model_params(session.model),
+                               policy=session.step.describe())
+            for epoch in range(progress.epochs_run, course.epochs):
+                at = course.stage_at(epoch)
+                if epoch == at.first_epoch or session.augment is None:
+                    session.begin_stage(at, resume)
+                    progress = replace(progress, stage=at.index + 1, resolution=at.resolution)
+                stats = run_epoch(session, at, epoch, on_step)
+                progress = _with_epoch(progress, stats, course.steps_per_epoch, clock())
+                stop = _call(report, progress)
+                _call(checkpoint, session.state(progress, at.index))
+                if stop:
+                    progress = _stopped(progress)
                     break
             if test is not None and progress.status == "ok":
-                top1, top1_ema = run.evaluate(test.to(dev), eval_size, recipe.eval_batch_size)
-                progress = replace(progress, test_top1=top1, test_top1_ema=top1_ema)
+                progress = _tested(progress, session.evaluate(test.to(dev)))
     except _CallerError as wrapped:
         raise wrapped.__cause__ from None  # type: ignore[misc]
-    except _NonFiniteLoss as exc:
-        progress = replace(progress, status="failed", reason=exc.reason(progress.steps_run))
     except Exception as exc:  # noqa: BLE001 - a candidate's failure becomes a result
-        progress = replace(progress, status="failed", reason=describe_failure(exc))
+        progress = _failed(progress, exc)
     finally:
-        # Free the model before the next one is built (an OOM leaves cached blocks).
-        del run
-        gc.collect()
-        if dev.type == "cuda":
-            torch.cuda.empty_cache()
-    if progress.status == "failed":
-        progress = replace(progress, accuracy=None)
-    return replace(progress, wall_time_s=wall())
+        del session  # free the model before the next one is built
+        _release_memory(dev)
+    return replace(progress, wall_time_s=clock())
 
 
-class _Session:
-    """The objects one training run holds: the model (and its compiled step), the optimizer
-    inside the step, the EMA, and the shuffling generator."""
+def run_epoch(session: Session, at: StageAt, epoch: int, on_step: OnStep | None) -> EpochStats:
+    """Train the 0-based ``epoch`` of stage ``at`` (a fresh order of the training split, the
+    learning rate of each global step), then evaluate on minival; what the epoch did."""
+    course = session.course
+    tick = time.perf_counter()
+    order = torch.randperm(len(session.train), generator=session.shuffle).to(session.device)
+    first_step = epoch * course.steps_per_epoch
 
-    def __init__(self, spec: ArchSpec, recipe: Recipe, num_classes: int, dropout: float,
-                 seed: int, policy: StepPolicy, device: torch.device, compile: bool) -> None:
-        self.model = prepare_model(_build(spec, recipe, num_classes, dropout, seed), policy,
-                                   device)
+    def lr(i: int) -> float:
+        return course.lr_at(first_step + i)
+
+    assert session.augment is not None, "begin_stage runs before the stage's first epoch"
+    losses = train_steps(session.step, session.train, session.augment, order, course.batch,
+                         course.steps_per_epoch, course.num_classes, lr,
+                         after_step=session.after_step(on_step))
+    train_time = time.perf_counter() - tick
+    top1, top1_ema = session.evaluate(session.minival)
+    return EpochStats(
+        epoch=epoch + 1, stage=at.index + 1, resolution=session.augment.resolution,
+        randaug_magnitude=at.stage.randaug_magnitude, mixup_alpha=at.stage.mixup_alpha,
+        dropout=at.stage.dropout, lr=lr(course.steps_per_epoch - 1),
+        train_loss=float(losses.mean()), minival_top1=top1, minival_top1_ema=top1_ema,
+        images_per_s=course.steps_per_epoch * course.batch / max(train_time, 1e-9),
+        epoch_time_s=time.perf_counter() - tick)
+
+
+class Session:
+    """The objects one training run holds: the data on the device, the model (and its
+    compiled step), the optimizer inside the step, the EMA, the shuffling generator and the
+    augmenter of the current stage."""
+
+    def __init__(self, spec: ArchSpec, course: Course, splits: tuple[Split, Split], seed: int,
+                 policy: StepPolicy, device: torch.device, compile: bool,
+                 resume: TrainState | None) -> None:
+        recipe = course.recipe
+        self.course, self.seed, self.policy, self.device = course, seed, policy, device
+        self.train, self.minival = splits
+        self.model = prepare_model(_build(spec, recipe, course.num_classes,
+                                          course.stages[0].dropout, seed), policy, device)
         stepped: nn.Module = self.model
         if compile:
             stepped = torch.compile(self.model, dynamic=False)  # type: ignore[assignment]
         self.step = TrainStep(stepped, policy, device)
         self.ema = ModelEma(self.model, recipe.ema_decay) if recipe.ema_decay else None
         self.shuffle = torch.Generator().manual_seed(seed)
-        self.policy = policy
-        self.device = device
+        self.augment: Augmenter | None = None
+        if resume is not None:
+            self.restore(resume)
 
-    def after_step(self, on_step: Callable[[], None] | None) -> Callable[[], None]:
+    def begin_stage(self, at: StageAt, resume: TrainState | None) -> None:
+        """Set the stage's dropout and augmenter (continuing a resumed stage's augmenter)."""
+        recipe, stage = self.course.recipe, at.stage
+        self.augment = Augmenter(at.resolution, randaug_magnitude=stage.randaug_magnitude,
+                                 randaug_layers=recipe.randaug_layers,
+                                 mixup_alpha=stage.mixup_alpha, seed=self.seed + at.first_epoch,
+                                 crop_area=(recipe.crop_area, 1.0))
+        if resume is not None and resume.stage == at.index and resume.augment:
+            self.augment.load_state_dict(resume.augment)
+        set_dropout(self.model, stage.dropout)
+
+    def after_step(self, on_step: OnStep | None) -> OnStep:
         def after() -> None:
             if self.ema is not None:
                 self.ema.update(self.model)
@@ -318,14 +262,16 @@ class _Session:
                 on_step()
         return after
 
-    def evaluate(self, split: Split, size: int, batch: int) -> tuple[float, float | None]:
+    def evaluate(self, split: Split) -> tuple[float, float | None]:
         """Top-1 of the trained weights and of the EMA weights (None without an EMA)."""
+        size, batch = self.course.eval_size, self.course.recipe.eval_batch_size
         top1 = evaluate(self.model, split, size, batch, self.policy)
         ema = None if self.ema is None else evaluate(self.ema.module, split, size, batch,
                                                      self.policy)
         return top1, ema
 
-    def state(self, progress: TrainResult, stage: int, augment: Augmenter) -> TrainState:
+    def state(self, progress: TrainResult, stage: int) -> TrainState:
+        assert self.augment is not None, "a state is taken after an epoch"
         cuda = self.device.type == "cuda"
         return TrainState(
             progress=progress.to_dict(), stage=stage,
@@ -337,7 +283,7 @@ class _Session:
             scaler=self.step.scaler.state_dict(),
             torch_rng=torch.get_rng_state(),
             cuda_rng=torch.cuda.get_rng_state(self.device) if cuda else None,
-            shuffle=self.shuffle.get_state(), augment=augment.state_dict())
+            shuffle=self.shuffle.get_state(), augment=self.augment.state_dict())
 
     def restore(self, state: TrainState) -> None:
         self.model.load_state_dict(state.model, strict=True)
@@ -359,9 +305,9 @@ def epoch_steps(recipe: Recipe, num_train: int) -> int:
     return steps
 
 
-def run_epoch(step: TrainStep, split: Split, augment: Augmenter, order: torch.Tensor, batch: int,
-              steps: int, num_classes: int, lr: Callable[[int], float],
-              after_step: Callable[[], None] | None = None) -> torch.Tensor:
+def train_steps(step: TrainStep, split: Split, augment: Augmenter, order: torch.Tensor,
+                batch: int, steps: int, num_classes: int, lr: Callable[[int], float],
+                after_step: OnStep | None = None) -> torch.Tensor:
     """Train ``steps`` batches of ``split`` in ``order``; returns the per-step losses.
     ``lr(i)`` is the learning rate of the epoch's step ``i``; ``after_step()`` runs after
     every step (the EMA update, a progress bar).
@@ -410,38 +356,73 @@ def set_dropout(model: nn.Module, p: float) -> None:
             module.p = p
 
 
-def _build(spec: ArchSpec, recipe: Recipe, num_classes: int, dropout: float,
-           seed: int) -> nn.Module:
-    torch.manual_seed(seed)
-    model = build_model(spec, num_classes=num_classes, dropout=dropout,
-                        drop_path=recipe.drop_path)
-    if recipe.zero_init:
-        _zero_init(model)
-    return model
+# --- the result as the run goes --------------------------------------------------------------
+
+def _first(course: Course, seed: int, device: torch.device, policy: StepPolicy) -> TrainResult:
+    """The result before the first epoch."""
+    return TrainResult(status="ok", reason="", accuracy=None, epochs_run=0, steps_run=0,
+                       wall_time_s=0.0, seed=seed, resolution=course.stage_at(0).resolution,
+                       device=str(device), precision=policy.precision, params=0,
+                       eval_resolution=course.eval_size, policy=policy.to_dict())
 
 
-def _size(stage: Stage) -> int:
-    assert stage.resolution is not None, "Recipe.plan resolves every stage's resolution"
-    return stage.resolution
+def _resumed(state: TrainState) -> TrainResult:
+    return replace(TrainResult.from_dict(state.progress), status="ok", reason="")
 
 
-def _augmenter(recipe: Recipe, stage: Stage, seed: int) -> Augmenter:
-    return Augmenter(_size(stage), randaug_magnitude=stage.randaug_magnitude,
-                     randaug_layers=recipe.randaug_layers, mixup_alpha=stage.mixup_alpha,
-                     seed=seed, crop_area=(recipe.crop_area, 1.0))
+def _with_epoch(progress: TrainResult, stats: EpochStats, steps: int,
+                wall_time_s: float) -> TrainResult:
+    return replace(progress, accuracy=evaluated_top1(stats), epochs_run=stats.epoch,
+                   steps_run=progress.steps_run + steps, history=(*progress.history, stats),
+                   wall_time_s=wall_time_s)
 
 
-def _stage_starts(stages: tuple[Stage, ...]) -> Iterator[tuple[int, int, Stage]]:
-    """``(index, first epoch, stage)`` of every stage (0-based)."""
-    first = 0
-    for index, stage in enumerate(stages):
-        yield index, first, stage
-        first += stage.epochs
+def _stopped(progress: TrainResult) -> TrainResult:
+    return replace(progress, status="stopped",
+                   reason=f"stopped by report after epoch {progress.epochs_run}")
 
 
-def _evaluated(stats: EpochStats) -> float:
-    """The top-1 a run reports: the EMA's when there is one."""
-    return stats.minival_top1 if stats.minival_top1_ema is None else stats.minival_top1_ema
+def _tested(progress: TrainResult, top1: tuple[float, float | None]) -> TrainResult:
+    return replace(progress, test_top1=top1[0], test_top1_ema=top1[1])
+
+
+def _failed(progress: TrainResult, exc: Exception) -> TrainResult:
+    """The result of a run that ``exc`` ended: failed, with its reason and kind."""
+    if isinstance(exc, _NonFiniteLoss):
+        reason, kind = exc.reason(progress.steps_run), FailureKind.DIVERGED
+    else:
+        reason, kind = describe_failure(exc), failure_kind(exc)
+    return replace(progress, status="failed", reason=reason, failure_kind=kind, accuracy=None)
+
+
+@dataclass(frozen=True, slots=True)
+class _Clock:
+    """Wall time of the run: since ``start`` (when ``train`` was called), plus ``before``
+    (the time spent before a resume)."""
+
+    start: float
+    before: float
+
+    def __call__(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+
+class _NonFiniteLoss(Exception):
+    """The loss of the epoch's step ``step`` (1-based) became ``value`` (NaN or inf)."""
+
+    def __init__(self, step: int, value: float) -> None:
+        super().__init__(step, value)
+        self.step = step
+        self.value = value
+
+    def reason(self, steps_before: int) -> str:
+        kind = "nan" if math.isnan(self.value) else "inf"
+        return f"loss became {kind} at step {steps_before + self.step}"
+
+
+class _CallerError(Exception):
+    """Wraps an exception raised by the caller's ``report`` or ``checkpoint`` so it is
+    re-raised, not swallowed as the candidate's failure."""
 
 
 def _call(hook: Callable[[Any], object] | None, value: object) -> bool:
@@ -452,6 +433,23 @@ def _call(hook: Callable[[Any], object] | None, value: object) -> bool:
         return bool(hook(value))
     except Exception as exc:  # noqa: BLE001 - the caller's error, re-raised by train
         raise _CallerError() from exc
+
+
+def _release_memory(device: torch.device) -> None:
+    """Collect the freed model now (an OOM leaves cached blocks on the device)."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _build(spec: ArchSpec, recipe: Recipe, num_classes: int, dropout: float,
+           seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    model = build_model(spec, num_classes=num_classes, dropout=dropout,
+                        drop_path=recipe.drop_path)
+    if recipe.zero_init:
+        _zero_init(model)
+    return model
 
 
 @torch.no_grad()
@@ -467,5 +465,6 @@ def _zero_init(model: nn.Module) -> None:
                 nn.init.zeros_(norms[-1].weight)
 
 
-__all__ = ["Checkpoint", "EpochStats", "Report", "TrainResult", "epoch_steps", "evaluate",
-           "lr_at", "run_epoch", "set_dropout", "train"]
+__all__ = ["Checkpoint", "Course", "EpochStats", "Report", "Session", "StageAt", "TrainResult",
+           "epoch_steps", "evaluate", "lr_at", "run_epoch", "set_dropout", "train",
+           "train_steps"]

@@ -10,7 +10,9 @@ both call ``TrainStep``; neither builds its own optimizer or loss.
 
 :func:`runtime_settings` is the other shared piece: the process-wide settings training runs
 under (cuDNN autotuning on CUDA; denormal flushing and a thread count on the CPU), restored on
-exit. :func:`describe_failure` is the one wording of a candidate's failure.
+exit. :func:`describe_failure` is the one wording of a candidate's failure, and
+:func:`failure_kind` its kind (``proxy_train.records.FailureKind``), which code tests instead
+of the wording.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from torch import nn
 from proxy_train.errors import RecipeError
 from proxy_train.optim import RMSpropTF
 from proxy_train.recipe import Recipe
+from proxy_train.records import FailureKind
 
 PRECISIONS: tuple[str, ...] = ("fp32", "bf16", "fp16")
 MEMORY_FORMATS: tuple[str, ...] = ("channels_last", "contiguous")
@@ -176,14 +179,19 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, _OOM_TYPES) or "out of memory" in str(exc).lower()
 
 
+def failure_kind(exc: BaseException) -> FailureKind:
+    """``OOM`` for running out of memory, ``ERROR`` for any other exception."""
+    return FailureKind.OOM if is_out_of_memory(exc) else FailureKind.ERROR
+
+
 def describe_failure(exc: BaseException) -> str:
     """One line (at most 500 characters) naming why a candidate failed:
     ``out of memory: ...`` or ``ExceptionType: first line of the message``."""
     text = str(exc).strip()
     message = text.splitlines()[0] if text else ""
-    kind = "out of memory" if is_out_of_memory(exc) else type(exc).__name__
+    kind = "out of memory" if failure_kind(exc) is FailureKind.OOM else type(exc).__name__
     return f"{kind}: {message}"[:500]
 
 
 __all__ = ["MEMORY_FORMATS", "PRECISIONS", "StepPolicy", "TrainStep", "describe_failure",
-           "is_out_of_memory", "prepare_model", "runtime_settings"]
+           "failure_kind", "is_out_of_memory", "prepare_model", "runtime_settings"]

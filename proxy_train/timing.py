@@ -48,7 +48,7 @@ import math
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -57,10 +57,12 @@ from torch import nn
 from proxy_train.errors import TimingError
 from proxy_train.hardware import Target, driver_version, resolve_hardware
 from proxy_train.recipe import Recipe
+from proxy_train.records import FailureKind, StepTiming
 from proxy_train.step import (
     StepPolicy,
     TrainStep,
     describe_failure,
+    failure_kind,
     prepare_model,
     runtime_settings,
 )
@@ -74,56 +76,6 @@ LR_SCALE = 0.01
 """The timed step runs at 1% of the recipe's peak learning rate: the cost of a step does not
 depend on it, and random data at the peak rate with no warm-up can drive the weights to inf,
 where an fp16 grad scaler would skip optimizer steps and make the timing too fast."""
-
-
-@dataclass(frozen=True, slots=True)
-class StepTiming:
-    """The measured training step time of one network on one device (see module docstring)."""
-
-    status: str
-    """``'ok'`` or ``'failed'``."""
-    reason: str
-    """Why it failed (``'out of memory: ...'``, the error), empty when ok."""
-    median_ms: float | None
-    spread: float | None
-    """Interquartile range of the step times divided by their median (a fraction)."""
-    mean_ms: float | None
-    steps: int
-    """Timed steps (warm-up excluded)."""
-    warmup_steps: int
-    peak_memory_bytes: int | None
-    """CUDA: ``max_memory_allocated`` over build + warm-up + timing. CPU: the rise of the
-    process's peak resident set (``VmHWM``, reset first) over its resident set before the
-    build; None where the peak cannot be reset (non-Linux)."""
-    images_per_s: float | None
-    device_name: str
-    driver: str | None
-    torch_version: str
-    batch_size: int
-    resolution: int
-    precision: str
-    memory_format: str
-    time_s: float
-    """Wall time the whole measurement cost, model build included."""
-    hardware: str = ""
-    """The hardware profile name."""
-    optimizer: str = "rmsprop"
-    num_classes: int = 1000
-    rse: float | None = None
-    """Relative standard error of the median when timing stopped."""
-    warmup_stable: bool = False
-    """Whether warm-up ended because two window medians agreed within ``stability``."""
-    seed: int = 0
-    policy: dict[str, object] = field(default_factory=dict)
-    """The step as it ran (``TrainStep.describe``): the policy and the optimizer class."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def to_dict(self) -> dict[str, object]:
-        """A JSON-able dict of every field."""
-        return asdict(self)
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,13 +207,14 @@ def _run(build: Callable[[], nn.Module], s: _Settings) -> StepTiming:
     measured: _Measured | None = None
     peak: int | None = None
     reason = ""
+    kind: FailureKind | None = None
     try:
         with _measurement_context(device, s.seed):
             memory.start()
             measured = _measure(build, s, device, state)
             peak = memory.peak()
     except Exception as exc:  # noqa: BLE001 - the candidate's failure is a result, not a crash
-        reason = describe_failure(exc)
+        reason, kind = describe_failure(exc), failure_kind(exc)
     finally:
         state.clear()  # drop the model, optimizer and batch before emptying the cache
         gc.collect()
@@ -280,7 +233,7 @@ def _run(build: Callable[[], nn.Module], s: _Settings) -> StepTiming:
         time_s=time.perf_counter() - started, hardware=s.target.name,
         optimizer=s.policy.optimizer, num_classes=s.num_classes,
         rse=m.rse if m else None, warmup_stable=m.warmup_stable if m else False, seed=s.seed,
-        policy=m.policy if m else s.policy.to_dict())
+        policy=m.policy if m else s.policy.to_dict(), failure_kind=kind)
 
 
 @contextlib.contextmanager

@@ -16,8 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from proxy_train.loop import TrainResult
-from proxy_train.timing import StepTiming
+from proxy_train.records import StepTiming, TrainResult
 from search_space.codec import encode, spec_hash, to_json
 from search_space.cost import count_macs, count_params
 from search_space.spec import ArchSpec

@@ -32,6 +32,7 @@ from proxy_train.hardware import Target, describe_device, resolve_hardware
 from proxy_train.loop import TrainResult, epoch_steps, train
 from proxy_train.model_file import save_model
 from proxy_train.recipe import Stage
+from proxy_train.records import FailureKind
 from results.curves import CURVES_PLOT, plot_curves
 from results.metrics import METRICS_FILE, read_metrics, write_metrics
 from search_space.codec import encode, spec_hash
@@ -172,7 +173,9 @@ def _record(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Targ
 def _result(result: TrainResult, data: DataSplits) -> dict[str, Any]:
     last = result.history[-1] if result.history else None
     return {
-        "status": result.status, "reason": result.reason, "epochs_run": result.epochs_run,
+        "status": result.status, "reason": result.reason,
+        "failure_kind": None if result.failure_kind is None else result.failure_kind.value,
+        "epochs_run": result.epochs_run,
         "stage": result.stage, "image_size": result.resolution,
         "eval_size": result.eval_resolution,
         "minival_top1": None if last is None else last.minival_top1,
@@ -190,15 +193,11 @@ def _failure_line(result: TrainResult, plan: TrainPlan, folder: TrainFolder,
              f"{plan.recipe.batch_size})")
     kept = (f"the last checkpoint (epoch {final.epochs_run} of {plan.recipe.epochs}) is kept in "
             f"{folder.checkpoint_file}" if final is not None else "no epoch had finished")
-    if is_out_of_memory_reason(result.reason):
+    if result.failure_kind is FailureKind.OOM:
         smaller = max(1, plan.recipe.batch_size // 2)
         return (f"out of memory in {where}: {kept}; run the same command with a smaller "
                 f"--batch-size (e.g. {smaller}) to continue")
     return f"training failed in {where}: {result.reason}; {kept}"
-
-
-def is_out_of_memory_reason(reason: str) -> bool:
-    return reason.startswith("out of memory")
 
 
 def _version() -> str:

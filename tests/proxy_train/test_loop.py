@@ -14,6 +14,7 @@ from proxy_train.data import DataSplits, load_data
 from proxy_train.errors import RecipeError
 from proxy_train.loop import TrainResult, lr_at, train
 from proxy_train.recipe import DEFAULT_LR, Recipe
+from proxy_train.records import FailureKind
 from search_space.codec import decode
 
 TINY = decode("stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls10")
@@ -176,6 +177,17 @@ def test_build_errors_become_results(tiny_data: DataSplits, monkeypatch: pytest.
     assert (result.status, result.reason) == ("failed", "ValueError: kernel too large for this input")
 
 
+def test_other_errors_are_of_kind_error_and_a_run_that_did_not_fail_has_none(
+        tiny_data: DataSplits, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert train(TINY, SMOKE.replace(epochs=1), tiny_data).failure_kind is None
+
+    def explode(spec: object, **kwargs: object) -> nn.Module:
+        raise ValueError("kernel too large for this input")
+
+    monkeypatch.setattr(loop, "build_model", explode)
+    assert train(TINY, SMOKE, tiny_data).failure_kind is FailureKind.ERROR
+
+
 def test_huge_learning_rate_fails_with_nan_reason(tiny_data: DataSplits) -> None:
     result = train(TINY, SMOKE.replace(lr=1e12, optimizer="sgd", max_train_batches_per_epoch=None),
                    tiny_data)
@@ -207,19 +219,19 @@ def test_process_wide_cpu_settings_are_restored(tiny_data: DataSplits) -> None:
 def test_lr_schedule() -> None:
     recipe = Recipe(batch_size=256, lr=0.1, warmup_epochs=1.0, schedule="cosine", epochs=10)
     steps_per_epoch, total = 10, 100
-    lrs = [lr_at(i // 10, i % 10, recipe, steps_per_epoch) for i in range(total)]
+    lrs = [lr_at(i, recipe, steps_per_epoch) for i in range(total)]
     assert lrs[0] == pytest.approx(0.01) and lrs[9] == pytest.approx(0.1)  # linear warmup
     assert lrs[10] == pytest.approx(0.1)  # the peak right after the warmup
     assert lrs[55] == pytest.approx(0.05)  # half way through the cosine
     assert lrs[-1] < 0.001
     staircase = recipe.replace(schedule="exponential", decay_rate=0.5, decay_epochs=2.0,
                                warmup_epochs=0.0)
-    assert [lr_at(i // 10, i % 10, staircase, 10) for i in (0, 19, 20, 39, 40)] == \
+    assert [lr_at(i, staircase, 10) for i in (0, 19, 20, 39, 40)] == \
         pytest.approx([0.1, 0.1, 0.05, 0.05, 0.025])
-    assert lr_at(7, 0, recipe.replace(schedule="constant"), 10) == pytest.approx(0.1)
+    assert lr_at(70, recipe.replace(schedule="constant"), 10) == pytest.approx(0.1)
 
 
 def test_lr_schedule_follows_the_epoch_position_whatever_the_batch() -> None:
     recipe = Recipe(lr=0.1, warmup_epochs=1.0, schedule="cosine", epochs=10)
     # epoch 5.5 is half way through the cosine with 10 or with 40 steps per epoch
-    assert lr_at(5, 5, recipe, 10) == pytest.approx(lr_at(5, 20, recipe, 40))
+    assert lr_at(55, recipe, 10) == pytest.approx(lr_at(220, recipe, 40))

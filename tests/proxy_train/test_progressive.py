@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from proxy_train.errors import RecipeError
-from proxy_train.progressive import ProgressiveRecipe, recipe_for, stage_schedule
+from proxy_train.progressive import ANCHOR_PARAMS, ProgressiveRecipe, recipe_for, stage_schedule
 
 
 @pytest.mark.parametrize(("name", "size", "ram", "mix", "drop"), [
@@ -59,6 +59,11 @@ def test_xl_uses_l_regularization_and_its_train_size() -> None:
     recipe = recipe_for("XL", params=200_000_000, train_size=384)
     assert (recipe.image_size, recipe.randaug, recipe.mixup, recipe.dropout) == (
         (128, 384), (5, 25), (0.0, 0.4), (0.1, 0.5))
+
+
+def test_the_anchors_are_the_official_parameter_counts_of_s_m_l() -> None:
+    # Counted from the presets; the paper's models have exactly these.
+    assert ANCHOR_PARAMS == {"S": 21_458_488, "M": 54_139_356, "L": 118_515_272}
 
 
 def test_other_models_interpolate_in_log_params() -> None:

@@ -10,7 +10,14 @@ from proxy_train.data import DataSplits, load_data
 from proxy_train.errors import RecipeError
 from proxy_train.loop import train
 from proxy_train.recipe import Recipe
-from proxy_train.step import StepPolicy, TrainStep, describe_failure, runtime_settings
+from proxy_train.records import FailureKind
+from proxy_train.step import (
+    StepPolicy,
+    TrainStep,
+    describe_failure,
+    failure_kind,
+    runtime_settings,
+)
 from proxy_train.timing import time_training_step
 from search_space.codec import decode
 from search_space.model import build_model
@@ -115,3 +122,14 @@ def test_runtime_settings_are_scoped() -> None:
 def test_one_wording_of_failures(error: BaseException, reason: str) -> None:
     assert describe_failure(error) == reason
     assert len(describe_failure(RuntimeError("x" * 2000))) == 500
+
+
+@pytest.mark.parametrize(("error", "kind"), [
+    (torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), FailureKind.OOM),
+    (RuntimeError("DefaultCPUAllocator: can't allocate memory: out of memory"), FailureKind.OOM),
+    (RuntimeError("cuDNN error: CUDNN_STATUS_NOT_SUPPORTED"), FailureKind.ERROR),
+    (ValueError("bad kernel"), FailureKind.ERROR),
+])
+def test_the_kind_of_a_failure(error: BaseException, kind: FailureKind) -> None:
+    assert failure_kind(error) is kind
+    assert describe_failure(error).startswith("out of memory: ") == (kind is FailureKind.OOM)

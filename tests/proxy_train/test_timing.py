@@ -10,6 +10,7 @@ import proxy_train.timing as timing
 from proxy_train.errors import HardwareError, RecipeError, TimingError
 from proxy_train.hardware import resolve_hardware
 from proxy_train.recipe import Recipe
+from proxy_train.records import FailureKind
 from proxy_train.timing import StepTiming, time_module_step, time_training_step
 from search_space.cost import count_macs
 from search_space.spec import ArchSpec, StageSpec
@@ -133,6 +134,21 @@ def test_other_errors_are_failed_results(monkeypatch: pytest.MonkeyPatch) -> Non
     t = time_training_step(_spec(), target=CPU, resolution=32, batch_size=2, **FAST)
     assert t.status == "failed"
     assert t.reason == "RuntimeError: cuDNN error: CUDNN_STATUS_NOT_SUPPORTED"
+
+
+def test_a_failed_timing_carries_its_kind(monkeypatch: pytest.MonkeyPatch) -> None:
+    def oom(*args: object, **kwargs: object) -> nn.Module:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+    monkeypatch.setattr(timing, "build_model", oom)
+    t = time_training_step(_spec(), target=CPU, resolution=32, batch_size=2, **FAST)
+    assert t.failure_kind is FailureKind.OOM and t.to_dict()["failure_kind"] == "oom"
+    monkeypatch.setattr(timing, "build_model", lambda *a, **k: nn.Identity())
+    t = time_training_step(_spec(), target=CPU, resolution=32, batch_size=2, **FAST)
+    assert t.failure_kind is FailureKind.ERROR  # an identity cannot be trained: no parameters
+    monkeypatch.undo()
+    ok = time_training_step(_spec(), target=CPU, resolution=32, batch_size=2, **FAST)
+    assert ok.ok and ok.failure_kind is None
 
 
 def test_global_state_is_left_alone() -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -110,3 +112,10 @@ def test_scored_view_of_stored_rows() -> None:
     failed = scored(validate_row(outcome_row(_outcome(failure="lost"), RUN, 1)))
     assert (failed.status, failed.reward, failed.objectives) == ("failed", None, None)
     assert scored({**ok, "reward": float("nan")}).reward is None
+
+
+def test_the_results_package_imports_without_torch() -> None:
+    # Rows are made from torch-free records: reading results needs no torch.
+    code = ("import sys, results.rows, results.schema, results.leaderboard; "
+            "sys.exit('torch' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
