@@ -42,6 +42,7 @@ from nas.validate.plan import (
     make_jobs,
     select_candidates,
 )
+from nas.validate.rows import JobOutcome, job_row
 from proxy_train.data import load_data
 from proxy_train.errors import RecipeError
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
@@ -292,12 +293,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
 
 
 def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
-    from nas.validate.jobs import job_row
-
-    return job_row(job, context, source="run", accuracy=None, failure=reason,
-                   eval_split="", eval_images=0, eval_resolution=None, curve=[], history=[],
-                   epochs=None, resolution=None, device=None, started=None, finished=None,
-                   wall_time_s=None)
+    return job_row(job, JobOutcome.lost(reason), context)
 
 
 def _record_in_journal(run_dir: Path, rows: list[dict[str, Any]],
