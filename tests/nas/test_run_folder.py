@@ -20,7 +20,8 @@ import pytest
 
 from nas.cli.search import main
 from nas.search.setup import smallest_cost
-from results.leaderboard import Leaderboard, read_best_json
+from results.best import read_best
+from results.leaderboard import Leaderboard
 from search_space.cost import count_macs, count_params
 from search_space.sampling import decisions, from_choices
 from search_space.space_files import space_from_dict
@@ -133,16 +134,16 @@ def test_best_json_is_rederived_from_the_leaderboard(
         run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
         damage: str) -> None:
     best = run_copy / "best.json"
-    expected = read_best_json(best)
+    expected = read_best(best)
     if damage == "garbage":
         best.write_text('{"arch": ')
     elif damage == "missing":
         best.unlink()
     else:
-        best.write_text(json.dumps({**expected, "arch_hash": "000000000000"}))
+        best.write_text(json.dumps({**expected.to_document(), "arch_hash": "000000000000"}))
     assert _inline(run_copy, tiny_args) == 0  # budget reached: nothing is evaluated
     assert "best.json was missing, unreadable or out of date" in capsys.readouterr().err
-    assert read_best_json(best) == expected
+    assert read_best(best) == expected
 
 
 def test_out_that_is_a_file_is_refused_before_any_work(
