@@ -37,7 +37,6 @@ Parquet files: :func:`read_parquet` and :func:`write_parquet` also serve
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import time
@@ -54,12 +53,8 @@ from results.errors import LeaderboardError
 from results.pareto import pareto_mask
 from results.pending import PendingLog
 from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, upgrade, validate_row
-from search_space.codec import decode, encode, from_dict
-from search_space.errors import SpecError
 
 LEADERBOARD_FILE = "leaderboard.parquet"
-BEST_FILE = "best.json"
-BEST_SCHEMA_VERSION = 1
 META_SCHEMA_VERSION = "effnas.schema_version"
 META_SETTINGS = "effnas.settings"
 PACE_FRACTION = 0.1
@@ -283,104 +278,3 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     """Arrow table to DataFrame with nullable integers (a missing epoch stays an int column)."""
     mapping = {pa.int64(): pd.Int64Dtype()}
     return table.to_pandas(types_mapper=mapping.get)
-
-
-# ---------------------------------------------------------------------- best.json
-
-_METRICS = ("accuracy", "reward", "step_time_ms", "step_time_spread", "step_time_steps",
-            "step_time_norm", "params", "params_norm", "macs")
-_PROVENANCE = ("run_id", "trial_id", "number", "strategy", "objective", "seed", "epochs",
-               "proxy_resolution", "timing_resolution", "timing_batch", "hardware",
-               "device_name", "precision", "torch_version", "node_id", "host", "started_at",
-               "finished_at", "wall_time_s")
-_BEST_KEYS = ("schema_version", "arch", "arch_hash", "spec", "metrics", "recipe", "provenance")
-
-
-def write_best_json(run_dir: str | os.PathLike[str], row: Mapping[str, Any],
-                    recipe: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> Path:
-    """Write ``<run_dir>/best.json`` atomically from an ok leaderboard row.
-
-    The document has ``schema_version``, ``arch`` (canonical string), ``arch_hash``, ``spec``
-    (``codec.to_dict``), ``metrics``, ``recipe`` and ``provenance`` (the row's provenance
-    columns plus ``details`` from ``provenance_json``); the keys of ``extra`` are added at the
-    top level and may not shadow those. ``row`` may be a dict or a pandas Series (e.g.
-    ``leaderboard.best().iloc[0]``). ``search_space.resolve.resolve_arch`` accepts the file.
-    """
-    stored = validate_row(dict(row))
-    if stored["status"] != "ok":
-        raise LeaderboardError(f"best.json needs an ok row; trial {stored['trial_id']} has "
-                               f"status {stored['status']!r}")
-    extra = dict(extra or {})
-    clash = sorted(set(extra) & set(_BEST_KEYS))
-    if clash:
-        raise LeaderboardError(f"extra key {clash[0]!r} clashes with a best.json field "
-                               f"{_BEST_KEYS}")
-    provenance: dict[str, Any] = {k: _json_value(stored[k]) for k in _PROVENANCE}
-    provenance["details"] = json.loads(stored["provenance_json"] or "{}")
-    doc = {
-        "schema_version": BEST_SCHEMA_VERSION,
-        "arch": stored["arch"],
-        "arch_hash": stored["arch_hash"],
-        "spec": json.loads(stored["spec_json"]),
-        "metrics": {k: stored[k] for k in _METRICS},
-        "recipe": dict(recipe),
-        "provenance": provenance,
-        **extra,
-    }
-    try:
-        text = json.dumps(doc, indent=2, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as exc:
-        raise LeaderboardError(f"best.json: not JSON-serialisable: {exc}") from None
-    path = Path(run_dir) / BEST_FILE
-    try:
-        atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
-    except OSError as exc:
-        raise LeaderboardError(f"could not write {path}: {exc}") from None
-    return path
-
-
-def read_best_json(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check a ``best.json`` (or the one inside a run folder)."""
-    path = Path(path)
-    if path.is_dir():
-        path = path / BEST_FILE
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise LeaderboardError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise LeaderboardError(f"{path} is not valid JSON: {exc}") from None
-    if not isinstance(doc, dict):
-        raise LeaderboardError(f"{path}: expected a JSON object")
-    missing = [k for k in _BEST_KEYS if k not in doc]
-    if missing:
-        raise LeaderboardError(f"{path}: missing field {missing[0]!r}")
-    if doc["schema_version"] != BEST_SCHEMA_VERSION:
-        raise LeaderboardError(f"{path}: schema_version {doc['schema_version']!r} not supported; "
-                               f"expected {BEST_SCHEMA_VERSION}")
-    try:
-        spec = from_dict(doc["spec"])
-        if decode(doc["arch"]) != spec:
-            raise LeaderboardError(f"{path}: 'arch' {doc['arch']!r} and 'spec' "
-                                   f"({encode(spec)!r}) disagree")
-    except SpecError as exc:
-        raise LeaderboardError(f"{path}: {exc}") from None
-    return doc
-
-
-def repair_best_json(run_dir: str | os.PathLike[str], row: Mapping[str, Any],
-                     recipe: Mapping[str, Any], extra: Mapping[str, Any] | None = None) -> bool:
-    """Re-derive ``<run_dir>/best.json`` from the best leaderboard ``row`` unless the file is
-    readable and already names that row's architecture; returns whether it was rewritten."""
-    try:
-        current: dict[str, Any] | None = read_best_json(Path(run_dir) / BEST_FILE)
-    except LeaderboardError:
-        current = None
-    if current is not None and current["arch_hash"] == row["arch_hash"]:
-        return False
-    write_best_json(run_dir, row, recipe, extra)
-    return True
-
-
-def _json_value(value: Any) -> Any:
-    return value.isoformat() if isinstance(value, dt.datetime) else value

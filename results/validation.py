@@ -7,21 +7,8 @@ thousands). The file's key-value metadata holds ``effnas.validation_schema`` and
 ``effnas.validation`` (the validation's settings as JSON), so a folder holding another
 validation is recognised before any work. ``job_key`` identifies a job (kind, architecture,
 seed, recipe, data): a validation that is run again skips every job whose key is already here.
-
-Columns (``COLUMNS``, in order): ``job_key``; ``kind`` (``proxy`` or ``long``); ``source``
-(``search``: the search's own proxy run, copied from its leaderboard; ``run``: run by this
-validation; ``reused``: copied from another validation's file); ``replica`` (0-based index
-of the run among the candidate's runs of this kind); ``seed``; ``arch``, ``arch_hash``;
-``search_rank`` (1 = the search's best by reward); ``status`` (``ok`` / ``failed``),
-``failure_reason``; ``accuracy`` (proxy: minival top-1 of the weights the recipe evaluates;
-long: top-1 on ``eval_split``); ``eval_split``, ``eval_images``, ``eval_resolution``;
-``reward`` (the search's reward recomputed with this accuracy and the candidate's step time
-and params); ``interim_epoch``, ``interim_accuracy``, ``interim_reward`` (proxy runs: at the
-epoch an ASHA scheduler first compares candidates); ``step_time_ms``, ``params``, ``macs``
-(copied from the search); ``epochs``, ``resolution`` (last training size); ``history_json``
-(every epoch: minival top-1 of the trained and EMA weights, learning rate, loss);
-``recipe_json``; ``device``, ``host``, ``torch_version``; ``started_at``, ``finished_at``,
-``wall_time_s``.
+The columns, their meaning and the upgrade path of older files are
+``results.validation_schema``'s.
 """
 
 from __future__ import annotations
@@ -38,31 +25,13 @@ import pyarrow as pa
 from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.leaderboard import read_parquet, write_parquet
+from results.validation_schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, upgrade
 
 VALIDATION_FILE = "validation.parquet"
 STATS_FILE = "validation.json"
 PLOT_FILE = "validation.png"
-SCHEMA_VERSION = 1
 META_SCHEMA = "effnas.validation_schema"
 META_SETTINGS = "effnas.validation"
-KINDS: tuple[str, ...] = ("proxy", "long")
-SOURCES: tuple[str, ...] = ("search", "run", "reused")
-
-S, I, F = pa.string(), pa.int64(), pa.float64()  # noqa: E741 - a table's types
-T = pa.timestamp("us", tz="UTC")
-COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
-    ("job_key", S, False), ("kind", S, False), ("source", S, False), ("replica", I, False),
-    ("seed", I, False), ("arch", S, False), ("arch_hash", S, False),
-    ("search_rank", I, False), ("status", S, False), ("failure_reason", S, True),
-    ("accuracy", F, True), ("eval_split", S, True), ("eval_images", I, True),
-    ("eval_resolution", I, True), ("reward", F, True), ("interim_epoch", I, True),
-    ("interim_accuracy", F, True), ("interim_reward", F, True), ("step_time_ms", F, True),
-    ("params", I, False), ("macs", I, True), ("epochs", I, True), ("resolution", I, True),
-    ("history_json", S, True), ("recipe_json", S, False), ("device", S, True),
-    ("host", S, True), ("torch_version", S, True), ("started_at", T, True),
-    ("finished_at", T, True), ("wall_time_s", F, True),
-)
-COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _, _ in COLUMNS)
 
 
 class ValidationError(LeaderboardError):
@@ -70,10 +39,9 @@ class ValidationError(LeaderboardError):
 
 
 def _schema(settings: Mapping[str, Any] | None) -> pa.Schema:
-    metadata = {META_SCHEMA: str(SCHEMA_VERSION),
-                META_SETTINGS: json.dumps(dict(settings or {}), sort_keys=True, default=str)}
-    return pa.schema([pa.field(n, t, nullable=null) for n, t, null in COLUMNS],
-                     metadata=metadata)
+    return arrow_schema({META_SCHEMA: str(SCHEMA_VERSION),
+                         META_SETTINGS: json.dumps(dict(settings or {}), sort_keys=True,
+                                                   default=str)})
 
 
 class ValidationTable:
@@ -115,11 +83,15 @@ class ValidationTable:
         self._write(rows)
 
     def append(self, row: Mapping[str, Any]) -> None:
-        """Add one finished job's row (its ``job_key`` must be new) and rewrite the file."""
+        """Add one finished job's row (its ``job_key`` must be new; its columns those of
+        ``results.validation_schema``) and rewrite the file."""
         rows = self._load()
         key = row.get("job_key")
         if any(r["job_key"] == key for r in rows):
             raise ValidationError(f"{self.path}: job {key!r} is already recorded")
+        unknown = sorted(set(row) - set(COLUMN_NAMES))
+        if unknown:
+            raise ValidationError(f"unknown validation column {unknown[0]!r}")
         new = {name: row.get(name) for name in COLUMN_NAMES}
         self._write(rows + [new])
         rows.append(new)
@@ -139,10 +111,14 @@ def read_validation(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]],
     if where.is_dir():
         where = where / VALIDATION_FILE
     table, meta = read_parquet(where, ValidationError)
-    if meta.get(META_SCHEMA) != str(SCHEMA_VERSION) or tuple(table.column_names) != \
-            COLUMN_NAMES:
-        raise ValidationError(f"{where} is not a validation file of schema version "
-                              f"{SCHEMA_VERSION}")
+    version = meta.get(META_SCHEMA, "")
+    try:
+        if not version.isdigit():
+            raise LeaderboardError(f"is not a validation file of schema version "
+                                   f"{SCHEMA_VERSION}")
+        table = upgrade(table, int(version))
+    except LeaderboardError as exc:
+        raise ValidationError(f"{where} {exc}") from None
     try:
         settings = json.loads(meta.get(META_SETTINGS, "{}"))
     except ValueError as exc:
@@ -166,6 +142,5 @@ def _no_nan(value: Any) -> Any:
     return value
 
 
-__all__ = ["COLUMNS", "COLUMN_NAMES", "KINDS", "PLOT_FILE", "SOURCES", "STATS_FILE",
-           "VALIDATION_FILE", "ValidationError", "ValidationTable", "read_validation",
-           "write_json"]
+__all__ = ["PLOT_FILE", "STATS_FILE", "VALIDATION_FILE", "ValidationError", "ValidationTable",
+           "read_validation", "write_json"]

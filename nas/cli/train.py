@@ -11,13 +11,16 @@ import argparse
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from nas.cli.parser import OneLineParser
 from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import counted, say_on_stderr, silent
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from search_space.errors import NasError
+
+if TYPE_CHECKING:
+    from nas.train.record import TrainRecord
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -93,19 +96,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def summary_lines(record: dict[str, Any], out: Path) -> str:
+def summary_lines(record: TrainRecord, out: Path) -> str:
     """What a finished training prints: the model, the schedule, the accuracies, the files."""
-    model, result, recipe = record["model"], record["result"], record["recipe"]
-    stages = recipe["stages"]
+    model, result, stages = record.model, record.result, record.recipe["stages"]
+    assert result is not None, "a finished training has a result"
     sizes = f"{stages[0]['resolution']}->{stages[-1]['resolution']} px" if stages else ""
-    lines = [f"trained {model['name']} ({model['params']:,} params) for "
-             f"{counted(result['epochs_run'], 'epoch')}, {counted(len(stages), 'stage')} "
-             f"{sizes}, in {result['wall_time_s']:.0f} s",
-             f"minival top-1  {_pair(result['minival_top1'], result['minival_top1_ema'])}  "
-             f"at {result['eval_size']} px"]
-    if result["test_top1"] is not None:
-        lines.append(f"test top-1     {_pair(result['test_top1'], result['test_top1_ema'])}  "
-                     f"at {result['eval_size']} px, {result['test_images']} images")
+    lines = [f"trained {model.name} ({model.params:,} params) for "
+             f"{counted(result.epochs_run, 'epoch')}, {counted(len(stages), 'stage')} "
+             f"{sizes}, in {result.wall_time_s:.0f} s",
+             f"minival top-1  {_pair(result.minival_top1, result.minival_top1_ema)}  "
+             f"at {result.eval_size} px"]
+    if result.test_top1 is not None:
+        lines.append(f"test top-1     {_pair(result.test_top1, result.test_top1_ema)}  "
+                     f"at {result.eval_size} px, {result.test_images} images")
     else:
         lines.append("test top-1     not measured: the data has no test split")
     lines += [f"training dir:  {out}", f"metrics:       {out / 'metrics.parquet'}",

@@ -2,16 +2,16 @@
 
 A run folder holds these settings (see ``nas.search.folder``) next to its leaderboard.
 Re-running with the same ``--out`` continues the run only if the settings that define it
-(:data:`IDENTITY_FIELDS`) are the same; the budget may grow.
+(:data:`IDENTITY_FIELDS`, the run's identity) are the same; the budget may grow.
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from nas.run.identity import Identity
 from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
 from search_space.checks import is_int, is_number
 
@@ -90,31 +90,14 @@ class SearchConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
-    def identity(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+    def identity(self) -> Identity:
+        """What a run stored in ``out`` must share with this command to be continued."""
+        return identity_of({name: getattr(self, name) for name in IDENTITY_FIELDS})
 
 
-def stored_setting(stored_config: dict[str, Any], name: str) -> Any:
-    """A defining setting of a stored run; for one added later, the value older runs had."""
-    if name in stored_config:
-        return stored_config[name]
-    return IDENTITY_DEFAULTS[name]
-
-
-def check_same_run(config: SearchConfig, stored: dict[str, Any], run_dir: Path) -> None:
-    """Refuse to continue a run in ``run_dir`` whose defining settings differ."""
-    old = stored.get("config", {})
-    for name in IDENTITY_FIELDS:
-        if name not in old and name not in IDENTITY_DEFAULTS:
-            continue
-        before = stored_setting(old, name)
-        if before != getattr(config, name):
-            what = (f"a {before} run, not a {config.objective} one" if name == "objective"
-                    else f"{name} was {before!r}, now {getattr(config, name)!r}")
-            raise ConfigError(
-                f"--out {run_dir} holds a different run: {what}; use another --out or the "
-                "same settings"
-            )
+def identity_of(settings: dict[str, Any]) -> Identity:
+    """A search's identity from its defining settings (:data:`IDENTITY_FIELDS`)."""
+    return Identity(settings, wording={"objective": "a {old} run, not a {new} one"})
 
 
 def _flag(name: str) -> str:

@@ -20,11 +20,13 @@ from nas.run.interrupt import StopSignals
 from nas.run.progress import Progress
 from nas.search.config import SearchConfig
 from nas.search.folder import RunFolder
+from nas.search.record import RunRecord
 from nas.search.setup import RunSetup, Say
 from nas.search.study_journal import StudyJournal
 from nas.search.trial import Job, TrialContext, now
 from nas.strategies import Observation, Proposal, make_strategy, replay
-from results.leaderboard import repair_best_json, write_best_json
+from results.best import BestRecord, best_record, repair_best, write_best
+from results.records import document
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
 from search_space.errors import ConstraintError, NasError
@@ -60,7 +62,7 @@ class SearchRun:
     """
 
     def __init__(self, config: SearchConfig, setup: RunSetup, folder: RunFolder,
-                 stored: dict[str, Any] | None, *, signals: StopSignals | None = None,
+                 stored: RunRecord | None, *, signals: StopSignals | None = None,
                  say: Say = lambda line: None, note: Say = lambda line: None) -> None:
         self.config = config
         self.run_dir = folder.path
@@ -68,14 +70,14 @@ class SearchRun:
         self.context: TrialContext = setup.context
         self.leaderboard = folder.leaderboard
         rows = self.leaderboard.read()
-        self.run_id: str = stored["run_id"] if stored else _new_run_id()
+        self.run_id: str = stored.run_id if stored is not None else _new_run_id()
         self.info = RunInfo(run_id=self.run_id, strategy=config.strategy,
                             hardware=self.context.hardware, objective=config.objective,
                             timing_resolution=self.context.timing_resolution,
                             timing_batch=self.context.timing_batch,
                             ref_step_time_ms=self.context.ref_step_time_ms,
                             ref_params=self.context.ref_params)
-        folder.write_record(self._run_record())
+        folder.record(setup.record(self.run_id, config))
         self.strategy = make_strategy(
             config.strategy, self.setup.space, seed=config.seed, num_classes=self.setup.num_classes
         )
@@ -114,13 +116,6 @@ class SearchRun:
     @property
     def remaining(self) -> int:
         return max(0, self.config.budget - self.finished - len(self.in_flight))
-
-    def _run_record(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "config": self.config.to_dict(),
-            **self.setup.record(),
-        }
 
     def _replay(self, rows: Any) -> None:
         history = []
@@ -200,18 +195,18 @@ class SearchRun:
         self._count(view, row)
         self.strategy.tell(proposal, _observation(view))
         if self.best is not previous_best and self.best is not None:
-            write_best_json(self.run_dir, self.best[1], **self._best_context())
+            write_best(self.run_dir, self._best_record(self.best[1]))
         self.progress.update(self.ok, self.failed, self._best_reward())
 
-    def _best_context(self) -> dict[str, Any]:
-        return {"recipe": self.context.recipe.to_dict(),
-                "extra": {"run_id": self.run_id, "reference": self.setup.reference_record()}}
+    def _best_record(self, row: dict[str, Any]) -> BestRecord:
+        return best_record(row, self.context.recipe.to_dict(), run_id=self.run_id,
+                           reference=document(self.setup.reference_record()))
 
     def _repair_best(self) -> bool:
         """Re-derive ``best.json`` from the leaderboard if it is missing or unreadable."""
         if self.best is None:
             return False
-        return repair_best_json(self.run_dir, self.best[1], **self._best_context())
+        return repair_best(self.run_dir, self._best_record(self.best[1]))
 
     def close(self) -> RunSummary:
         self.progress.close()

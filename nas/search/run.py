@@ -21,7 +21,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import say_on_stderr, silent
@@ -29,6 +29,7 @@ from nas.run.settings import check_out
 from nas.search.config import SearchConfig
 from nas.search.driver import RunSummary, SearchRun
 from nas.search.folder import RunFolder
+from nas.search.record import RunRecord
 from nas.search.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
 from nas.search.trial import TrialContext
 from proxy_train.data import load_data
@@ -66,7 +67,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
     tell: Say = say or (say_on_stderr if config.progress else silent)
     signals = signals or StopSignals()
     folder = RunFolder(config.out, paced=True)
-    stored: dict[str, Any] | None = None
+    stored: RunRecord | None = None
     try:
         with signals:
             check_out(config.out)
@@ -77,7 +78,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
 
                 resolve_address(config.address)
             with folder.claim():
-                stored = folder.stored(config)
+                stored = folder.resume(config.identity())
                 if folder.restored:
                     say_on_stderr(folder.restored)  # a repair is said even without progress
                 tell(f"loading data {config.data} ...")

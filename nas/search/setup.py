@@ -23,6 +23,7 @@ from typing import Any
 
 from nas.run.settings import MIN_RESOLUTION, ConfigError
 from nas.search.config import SearchConfig
+from nas.search.record import Reference, RunRecord
 from nas.search.surrogate import Surrogate
 from nas.search.trial import TrialContext
 from proxy_train.data import DataSplits
@@ -66,31 +67,31 @@ class RunSetup:
     def num_classes(self) -> int:
         return self.data.num_classes
 
-    def reference_record(self) -> dict[str, Any]:
-        return {
-            "name": self.reference_name,
-            "arch": encode(self.reference_spec),
-            "params": self.context.ref_params,
-            "step_time_ms": self.context.ref_step_time_ms,
-            "timing": self.reference_timing,
-        }
+    def reference_record(self) -> Reference:
+        return Reference(name=self.reference_name, arch=encode(self.reference_spec),
+                         params=self.context.ref_params,
+                         step_time_ms=self.context.ref_step_time_ms,
+                         timing=dict(self.reference_timing))
 
-    def record(self) -> dict[str, Any]:
-        """What the stored run keeps besides the config."""
+    def record(self, run_id: str, config: SearchConfig) -> RunRecord:
+        """The run's ``run.json``: ``config`` and what the set-up resolved it to."""
         data = self.data
-        return {
-            "space": space_to_dict(self.space),
-            "recipe": self.context.recipe.to_dict(),
-            "data": {
+        return RunRecord(
+            run_id=run_id,
+            config=config.to_dict(),
+            space=space_to_dict(self.space),
+            recipe=self.context.recipe.to_dict(),
+            data={
                 "name": data.name,
                 "num_classes": data.num_classes,
                 "resolution": data.resolution,
                 "train": int(data.train.labels.shape[0]),
                 "minival": int(data.minival.labels.shape[0]),
             },
-            "timing": {"batch": self.context.timing_batch, "resolution": self.context.timing_resolution},
-            "reference": self.reference_record(),
-        }
+            timing={"batch": self.context.timing_batch,
+                    "resolution": self.context.timing_resolution},
+            reference=self.reference_record(),
+        )
 
 
 def hardware_profile(config: SearchConfig) -> HardwareProfile:
@@ -175,18 +176,18 @@ def prepare_setup(config: SearchConfig, plan: Plan, data: DataSplits) -> RunSetu
     return RunSetup(plan.space, data, context, plan.reference_name, spec, {})
 
 
-def time_reference_once(setup: RunSetup, stored: dict[str, Any] | None,
+def time_reference_once(setup: RunSetup, stored: RunRecord | None,
                         time_reference: TimeReference, say: Say) -> RunSetup:
     """``setup`` with its reference step time: the stored one of a continued run (never
     measured again), else measured now."""
     name, context = setup.reference_name, setup.context
     if stored is not None:
-        reference = stored["reference"]
+        reference = stored.reference
         arch = encode(setup.reference_spec)
-        if reference.get("arch", arch) != arch:
+        if (reference.arch or arch) != arch:
             raise ConfigError(f"the reference {name!r} is now {arch}, but the run stored in "
-                              f"--out was normalized by {reference['arch']}; use another --out")
-        step_ms, timing = float(reference["step_time_ms"]), dict(reference.get("timing") or {})
+                              f"--out was normalized by {reference.arch}; use another --out")
+        step_ms, timing = float(reference.step_time_ms), dict(reference.timing or {})
         say(f"reference {name}: {step_ms:.2f} ms per step (stored with the run)")
     else:
         say(f"timing the reference {name} on {context.hardware} ..." if context.surrogate is None

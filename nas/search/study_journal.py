@@ -197,15 +197,15 @@ def record_validation(run_dir: str | os.PathLike[str], *, arch: str, accuracy: f
     result (e.g. ``"<hash>@<eval size>"``): a key already recorded is not added again.
     Returns whether it was added. Call it holding the run folder's ``RunLock``."""
     folder = Path(run_dir)
-    run = RunFolder(folder).record()
-    if run is None or "space" not in run:
+    run = RunFolder(folder).read()
+    if run is None or run.space is None:
         raise SpaceError(f"{folder} holds no search run (no run.json with a space)")
     path = folder / JOURNAL_FILE
     _drop_partial_line(path)
     target = _study(_storage(path), study, [("accuracy", "maximize")], {})
     if any(t.user_attrs.get("key") == key for t in target.get_trials(deepcopy=False)):
         return False
-    params, dists = decision_params(space_from_dict(run["space"]), arch)
+    params, dists = decision_params(space_from_dict(run.space), arch)
     spec = decode(arch)
     trial = optuna.trial.create_trial(
         value=float(accuracy), params=params, distributions=dists,

@@ -96,9 +96,9 @@ class TrainPlan:
     progressive: ProgressiveRecipe
     notes: tuple[str, ...]
 
-    def identity(self, config: TrainConfig) -> dict[str, Any]:
+    def settings(self, config: TrainConfig) -> dict[str, Any]:
         """What defines this training: a folder continues only the same one (on any hardware,
-        and with another batch size: ``nas.train.folder.RESUMABLE_CHANGES``)."""
+        and with another batch size: ``nas.train.record.RESUMABLE_CHANGES``)."""
         return {"arch": encode(self.model.spec), "data": config.data, "seed": config.seed,
                 "recipe": self.recipe.to_dict()}
 

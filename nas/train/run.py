@@ -14,11 +14,10 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Any
 
 from tqdm import tqdm
 
@@ -26,6 +25,14 @@ from nas.run.interrupt import StopSignals
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
 from nas.train.plan import TrainPlan, load_recipe_file, make_plan, resolve_model
+from nas.train.record import (
+    Provenance,
+    TrainData,
+    TrainedModel,
+    TrainOutcome,
+    TrainRecord,
+    identity_of,
+)
 from proxy_train.checkpoint import TrainState, save_checkpoint
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import Target, describe_device, resolve_hardware
@@ -35,6 +42,7 @@ from proxy_train.recipe import Stage
 from proxy_train.records import FailureKind
 from results.curves import CURVES_PLOT, plot_curves
 from results.metrics import METRICS_FILE, read_metrics, write_metrics
+from results.records import document
 from search_space.codec import encode, spec_hash
 from search_space.cost import count_macs, count_params
 from search_space.errors import NasError
@@ -50,8 +58,8 @@ class TrainingFailed(NasError, RuntimeError):
 @dataclass(frozen=True, slots=True)
 class TrainSummary:
     out: Path
-    record: dict[str, Any]
-    """``train.json``'s content."""
+    record: TrainRecord
+    """``train.json``."""
     resumed_at: int
     """Epochs already finished when this command started (0 for a new training)."""
     already_finished: bool = False
@@ -66,7 +74,7 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
     ``KeyboardInterrupt`` (``nas.run.interrupt.Interrupted``) on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     folder = TrainFolder(config.out)
-    stored = folder.check()
+    folder.check()
     model = resolve_model(config)
     recipe_file = load_recipe_file(config.recipe) if is_recipe_file(config.recipe) else None
     target = resolve_hardware(config.hardware)
@@ -75,11 +83,10 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
         data = load_data(config.data, seed=config.seed)
         plan = make_plan(config, model, data.resolution, cuda=target.is_cuda,
                          recipe_file=recipe_file, num_classes=data.num_classes)
-        if stored is not None:
-            folder.check_same(stored, plan.identity(config))
-            if stored.get("status") == "finished":
-                return TrainSummary(folder.path, stored, int(stored["result"]["epochs_run"]),
-                                    already_finished=True)
+        stored = folder.resume(identity_of(plan.settings(config)))
+        if stored is not None and stored.status == "finished" and stored.result is not None:
+            return TrainSummary(folder.path, stored, stored.result.epochs_run,
+                                already_finished=True)
         for line in plan.notes:
             say(line)
         resume = folder.checkpoint() if stored is not None else None
@@ -88,16 +95,16 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
             say(f"continuing from {folder.checkpoint_file}: {done} of {plan.recipe.epochs} "
                 "epochs already finished")
         record = _record(config, plan, data, target, stored)
-        folder.write_record(record)
+        folder.record(record)
         result, final = _train(config, plan, data, target, folder, resume, signals)
-        record = {**record, "result": _result(result, data)}
+        record = replace(record, result=_result(result, data))
         if result.status == "failed":
-            folder.write_record({**record, "status": "failed"})
+            folder.record(replace(record, status="failed"))
             raise TrainingFailed(_failure_line(result, plan, folder, final))
         assert final is not None, "a finished training has a last state"
         _write_outputs(plan, folder, final, result, data)
-        record = {**record, "status": "finished"}
-        folder.write_record(record)
+        record = replace(record, status="finished")
+        folder.record(record)
     return TrainSummary(folder.path, record, done)
 
 
@@ -136,7 +143,7 @@ def _write_outputs(plan: TrainPlan, folder: TrainFolder, final: TrainState,
                eval_size=eval_size, model=final.model,
                ema=None if final.ema is None else final.ema["weights"],
                meta={"recipe": plan.recipe.to_dict(), "data": data.name,
-                     "result": _result(result, data)})
+                     "result": document(_result(result, data))})
     test = result.test_top1_ema if result.test_top1_ema is not None else result.test_top1
     plot_curves(read_metrics(folder.path / METRICS_FILE), folder.path / CURVES_PLOT,
                 title=f"{plan.model.name}: {len(plan.recipe.stages) or 1} stage(s), eval at "
@@ -144,46 +151,43 @@ def _write_outputs(plan: TrainPlan, folder: TrainFolder, final: TrainState,
 
 
 def _record(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Target,
-            stored: dict[str, Any] | None) -> dict[str, Any]:
+            stored: TrainRecord | None) -> TrainRecord:
     spec, recipe = plan.model.spec, plan.recipe
     eval_size = recipe.eval_size(data.resolution)
-    started = (stored or {}).get("provenance", {}).get("started_at") \
-        or datetime.now(timezone.utc).isoformat()
-    return {
-        "status": "running",
-        "settings": plan.identity(config),
-        "config": config.to_dict(),
-        "model": {"name": plan.model.name, "source": plan.model.source, "arch": encode(spec),
-                  "hash": spec_hash(spec), "params": count_params(spec),
-                  "macs_eval": count_macs(spec, eval_size)},
-        "recipe": recipe.to_dict(),
-        "progressive": None if config.recipe == "fixed" else plan.progressive.to_dict(),
-        "notes": list(plan.notes),
-        "data": {"source": config.data, "name": data.name, "resolution": data.resolution,
-                 "classes": data.num_classes, "train": len(data.train),
-                 "minival": len(data.minival),
-                 "test": None if data.test is None else len(data.test)},
-        "hardware": {"name": target.name, **describe_device(target)},
-        "provenance": {"effnas": _version(), "host": socket.gethostname(),
-                       "argv": sys.argv, "started_at": started},
-        "result": None,
-    }
+    started = stored.provenance.started_at if stored is not None \
+        else datetime.now(timezone.utc).isoformat()
+    return TrainRecord(
+        status="running",
+        settings=plan.settings(config),
+        config=config.to_dict(),
+        model=TrainedModel(name=plan.model.name, source=plan.model.source, arch=encode(spec),
+                           hash=spec_hash(spec), params=count_params(spec),
+                           macs_eval=count_macs(spec, eval_size)),
+        recipe=recipe.to_dict(),
+        progressive=None if config.recipe == "fixed" else plan.progressive.to_dict(),
+        notes=tuple(plan.notes),
+        data=TrainData(source=config.data, name=data.name, resolution=data.resolution,
+                       classes=data.num_classes, train=len(data.train),
+                       minival=len(data.minival),
+                       test=None if data.test is None else len(data.test)),
+        hardware={"name": target.name, **describe_device(target)},
+        provenance=Provenance(effnas=_version(), host=socket.gethostname(),
+                              argv=tuple(sys.argv), started_at=started),
+    )
 
 
-def _result(result: TrainResult, data: DataSplits) -> dict[str, Any]:
+def _result(result: TrainResult, data: DataSplits) -> TrainOutcome:
     last = result.history[-1] if result.history else None
-    return {
-        "status": result.status, "reason": result.reason,
-        "failure_kind": None if result.failure_kind is None else result.failure_kind.value,
-        "epochs_run": result.epochs_run,
-        "stage": result.stage, "image_size": result.resolution,
-        "eval_size": result.eval_resolution,
-        "minival_top1": None if last is None else last.minival_top1,
-        "minival_top1_ema": None if last is None else last.minival_top1_ema,
-        "test_top1": result.test_top1, "test_top1_ema": result.test_top1_ema,
-        "test_images": None if data.test is None else len(data.test),
-        "wall_time_s": result.wall_time_s,
-    }
+    return TrainOutcome(
+        status=result.status, reason=result.reason, epochs_run=result.epochs_run,
+        stage=result.stage, image_size=result.resolution, eval_size=result.eval_resolution,
+        minival_top1=None if last is None else last.minival_top1,
+        minival_top1_ema=None if last is None else last.minival_top1_ema,
+        test_top1=result.test_top1, test_top1_ema=result.test_top1_ema,
+        test_images=None if data.test is None else len(data.test),
+        wall_time_s=result.wall_time_s,
+        failure_kind=None if result.failure_kind is None else result.failure_kind.value,
+    )
 
 
 def _failure_line(result: TrainResult, plan: TrainPlan, folder: TrainFolder,

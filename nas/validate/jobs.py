@@ -6,22 +6,20 @@ proxy recipe, evaluated on minival as the search evaluates it; the long training
 minival when the data has no larger one) with the weights the recipe evaluates (the EMA's
 when it keeps one). A failed training is a row with ``status='failed'`` and its reason; it
 never raises. :func:`search_row` turns the search's own proxy run into a row of the same
-shape, without training anything.
+shape, without training anything. Both rows are ``nas.validate.rows.job_row``'s.
 """
 
 from __future__ import annotations
 
-import json
-import platform
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
 import torch
 
-from nas.search.config import asha_grace_epoch
 from nas.search.reward import reward as compute_reward
 from nas.validate.plan import LONG, PROXY, Job
+from nas.validate.rows import JobOutcome, job_row
 from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
 from proxy_train.loop import TrainResult, train
@@ -72,73 +70,46 @@ def run_job(job: Job, context: JobContext) -> dict[str, Any]:
         failure = describe_failure(exc)
     if result is not None and not result.ok:
         failure = result.reason or "failed"
-    accuracy = None
-    if result is not None and failure is None:
-        accuracy = result.accuracy
-        if job.kind == LONG and split_name == "test":
-            accuracy = result.test_top1 if result.test_top1_ema is None else result.test_top1_ema
-    history = [] if result is None else [
-        {"epoch": e.epoch, "minival_top1": e.minival_top1, "minival_top1_ema": e.minival_top1_ema,
-         "lr": e.lr, "train_loss": e.train_loss, "resolution": e.resolution}
-        for e in result.history]
-    curve = [] if result is None else list(result.accuracy_curve)
-    return job_row(job, context, source="run", accuracy=accuracy, failure=failure,
-                   eval_split=split_name, eval_images=len(split),
-                   eval_resolution=None if result is None else result.eval_resolution,
-                   curve=curve, history=history,
-                   epochs=None if result is None else result.epochs_run,
-                   resolution=None if result is None else result.resolution,
-                   device=None if result is None else result.device, started=started,
-                   finished=_now(), wall_time_s=None if result is None else result.wall_time_s)
+    outcome = JobOutcome(source="run", eval_split=split_name, eval_images=len(split),
+                         failure=failure, started_at=started, finished_at=_now())
+    if result is not None:
+        outcome = replace(outcome, accuracy=_accuracy(job, result, split_name),
+                          eval_resolution=result.eval_resolution,
+                          curve=tuple(result.accuracy_curve), history=_history(result),
+                          epochs=result.epochs_run, resolution=result.resolution,
+                          device=result.device, wall_time_s=result.wall_time_s)
+    return job_row(job, outcome, context)
+
+
+def _accuracy(job: Job, result: TrainResult, split_name: str) -> float | None:
+    if job.kind == LONG and split_name == "test":
+        return result.test_top1 if result.test_top1_ema is None else result.test_top1_ema
+    return result.accuracy
+
+
+def _history(result: TrainResult) -> tuple[dict[str, Any], ...]:
+    return tuple({"epoch": e.epoch, "minival_top1": e.minival_top1,
+                  "minival_top1_ema": e.minival_top1_ema, "lr": e.lr,
+                  "train_loss": e.train_loss, "resolution": e.resolution}
+                 for e in result.history)
 
 
 def search_row(job: Job, context: JobContext) -> dict[str, Any]:
     """The row of the search's own proxy run of ``job``'s candidate (copied, not run)."""
     c = job.candidate
-    return job_row(job, context, source="search", accuracy=c.accuracy, failure=None,
-                   eval_split="minival", eval_images=len(context.data.minival),
-                   eval_resolution=job.recipe.eval_size(context.data.resolution),
-                   curve=list(c.curve), history=[{"epoch": i + 1, "evaluated_top1": a}
-                                                 for i, a in enumerate(c.curve)],
-                   epochs=len(c.curve) or None,
-                   resolution=job.recipe.train_resolution(context.data.resolution),
-                   device=None, started=c.started_at, finished=c.finished_at,
-                   wall_time_s=c.wall_time_s)
-
-
-def job_row(job: Job, context: JobContext, *, source: str, accuracy: float | None,
-            failure: str | None, eval_split: str, eval_images: int,
-            eval_resolution: int | None, curve: list[float], history: list[dict[str, Any]],
-            epochs: int | None, resolution: int | None, device: str | None, started: Any,
-            finished: Any, wall_time_s: float | None) -> dict[str, Any]:
-    """The ``results.validation`` row of one job."""
-    c = job.candidate
-    interim_epoch = interim_accuracy = interim_reward = None
-    if job.kind == PROXY:
-        interim_epoch = asha_grace_epoch(job.recipe.epochs)
-        if len(curve) >= interim_epoch and failure is None:
-            interim_accuracy = curve[interim_epoch - 1]
-            interim_reward = context.reward(interim_accuracy, c.step_time_ms, c.params)
-    return {
-        "job_key": job.key, "kind": job.kind, "source": source, "replica": job.replica,
-        "seed": job.seed, "arch": c.arch, "arch_hash": c.arch_hash,
-        "search_rank": c.search_rank, "status": "failed" if failure else "ok",
-        "failure_reason": failure, "accuracy": accuracy if failure is None else None,
-        "eval_split": eval_split, "eval_images": eval_images,
-        "eval_resolution": eval_resolution,
-        "reward": context.reward(accuracy, c.step_time_ms, c.params) if failure is None
-        else None,
-        "interim_epoch": interim_epoch, "interim_accuracy": interim_accuracy,
-        "interim_reward": interim_reward, "step_time_ms": c.step_time_ms, "params": c.params,
-        "macs": c.macs, "epochs": epochs, "resolution": resolution,
-        "history_json": json.dumps(history), "recipe_json": json.dumps(job.recipe.to_dict()),
-        "device": device, "host": platform.node(), "torch_version": torch.__version__,
-        "started_at": started, "finished_at": finished, "wall_time_s": wall_time_s,
-    }
+    outcome = JobOutcome(
+        source="search", accuracy=c.accuracy, eval_split="minival",
+        eval_images=len(context.data.minival),
+        eval_resolution=job.recipe.eval_size(context.data.resolution), curve=tuple(c.curve),
+        history=tuple({"epoch": i + 1, "evaluated_top1": a} for i, a in enumerate(c.curve)),
+        epochs=len(c.curve) or None,
+        resolution=job.recipe.train_resolution(context.data.resolution),
+        started_at=c.started_at, finished_at=c.finished_at, wall_time_s=c.wall_time_s)
+    return job_row(job, outcome, context)
 
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-__all__ = ["JobContext", "held_out", "job_row", "run_job", "search_row"]
+__all__ = ["JobContext", "held_out", "run_job", "search_row"]

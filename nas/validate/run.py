@@ -27,11 +27,12 @@ from tqdm import tqdm
 from nas.run.claim import FolderClaim
 from nas.run.interrupt import StopSignals
 from nas.run.lock import check_free
-from nas.run.settings import ConfigError, check_out
-from nas.search.config import stored_setting
+from nas.run.settings import ConfigError
 from nas.search.folder import RunFolder
+from nas.search.record import RunRecord
 from nas.train.plan import load_recipe_file
 from nas.validate.config import IDENTITY, LONG_RECIPES, ValidateConfig
+from nas.validate.folder import ValidationFolder
 from nas.validate.jobs import JobContext, held_out, run_job, search_row
 from nas.validate.plan import (
     LONG,
@@ -42,6 +43,8 @@ from nas.validate.plan import (
     make_jobs,
     select_candidates,
 )
+from nas.validate.record import ValidationSettings
+from nas.validate.rows import JobOutcome, job_row
 from proxy_train.data import load_data
 from proxy_train.errors import RecipeError
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
@@ -73,65 +76,77 @@ def run_validation(config: ValidateConfig, *, say: Say,
     on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     run_dir, record = _check_run(config.run)
-    out = config.out_dir
-    if out.resolve() != run_dir.resolve():
-        check_out(out)
+    folder = ValidationFolder(config.out_dir)
+    stored = folder.check()
     profile = _profile(config, record)
     proxy = _read_proxy(config.proxy)
     long_file = None if config.recipe in LONG_RECIPES else load_recipe_file(config.recipe)
     reused = _read_reuse(config.reuse)
     candidates = select_candidates(Leaderboard(run_dir).read(), config.k, config.seed,
                                    str(run_dir))
-    search, search_recipe = record["config"], Recipe.from_dict(record["recipe"])
+    search, search_recipe = record.config, Recipe.from_dict(record.recipe or {})
     proxy = proxy or search_recipe
     settings = _settings(config, record, candidates, proxy, search_recipe)
-    _check_same(ValidationTable(out), settings)  # read-only: refused before the claim
-    with _claimed(run_dir, out) as keep:
-        table = ValidationTable(out)
-        _check_same(table, settings)
+    if stored is not None:
+        folder.check_same(stored, settings.identity())  # refused before the claim
+    with _claimed(run_dir, folder):
+        folder.resume(settings.identity())
         say(f"loading data {search['data']} ...")
         data = load_data(search["data"], seed=int(search["seed"]))
         threads = _threads(config, profile)
         plan = make_jobs(config, candidates, search_recipe, proxy, search["data"],
                          int(search["seed"]), data.resolution, cuda=profile.kind == "cuda",
                          threads=threads, long_file=long_file)
-        table.set_settings(settings)
-        keep()
+        folder.record(settings)
         context = JobContext(data, config.hardware or search["hardware"], threads,
-                             float(record["reference"]["step_time_ms"]),
-                             int(record["reference"]["params"]), float(search["reward_w"]),
+                             float(record.reference.step_time_ms),
+                             int(record.reference.params or 0), float(search["reward_w"]),
                              float(search["reward_v"]))
-        for line in _plan_lines(plan, context, config):
-            say(line)
-        before = len(table)
-        already = _copy_finished(table, plan, context, reused)
-        waiting = [job for job in plan.jobs if job.key not in table.keys()]
-        if before:
-            say(f"continuing: {already} of {len(plan.jobs) + len(plan.copied)} jobs already "
-                "finished")
-        elif len(table):
-            say(f"{len(table)} jobs copied: the search's own proxy runs"
-                + (" and finished jobs of --reuse" if reused else ""))
-        _run_jobs(config, waiting, context, table, signals, profile)
-        stats = statistics(scores(table.rows()), seed=config.seed)
-        line = verdict(stats)
-        document = {"verdict": line, "statistics": stats, "settings": settings,
-                    "rows": len(table)}
-        write_json(out / STATS_FILE, document)
-        plot_validation(table.rows(), stats, out / PLOT_FILE)
-        _record_in_journal(run_dir, table.rows(), settings)
-    return ValidationSummary(out, stats, line, len(waiting), already)
+        ran, already = _run(config, plan, context, folder.table, reused, signals, profile, say)
+        stats = statistics(scores(folder.table.rows()), seed=config.seed)
+        _write_results(folder, run_dir, settings, stats)
+    return ValidationSummary(folder.path, stats, verdict(stats), ran, already)
 
 
-def _check_run(path: str) -> tuple[Path, dict[str, Any]]:
+def _run(config: ValidateConfig, plan: JobPlan, context: JobContext, table: ValidationTable,
+         reused: dict[str, dict[str, Any]], signals: StopSignals, profile: HardwareProfile,
+         say: Say) -> tuple[int, int]:
+    """Copy what is finished, run the rest; returns the jobs run and those already finished."""
+    for line in _plan_lines(plan, context, config):
+        say(line)
+    before = len(table)
+    already = _copy_finished(table, plan, context, reused)
+    waiting = [job for job in plan.jobs if job.key not in table.keys()]
+    if before:
+        say(f"continuing: {already} of {len(plan.jobs) + len(plan.copied)} jobs already "
+            "finished")
+    elif len(table):
+        say(f"{len(table)} jobs copied: the search's own proxy runs"
+            + (" and finished jobs of --reuse" if reused else ""))
+    _run_jobs(config, waiting, context, table, signals, profile)
+    return len(waiting), already
+
+
+def _write_results(folder: ValidationFolder, run_dir: Path, settings: ValidationSettings,
+                   stats: dict[str, Any]) -> None:
+    """``validation.json``, ``validation.png`` and the journal's ``validation`` study."""
+    rows = folder.table.rows()
+    document = {"verdict": verdict(stats), "statistics": stats,
+                "settings": settings.to_document(), "rows": len(rows)}
+    write_json(folder.path / STATS_FILE, document)
+    plot_validation(rows, stats, folder.path / PLOT_FILE)
+    _record_in_journal(run_dir, rows, settings)
+
+
+def _check_run(path: str) -> tuple[Path, RunRecord]:
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise ConfigError(f"RUN {path!r} is not a folder; give the folder of a finished search")
-    record = RunFolder(run_dir).record()
+    record = RunFolder(run_dir, "nas-validate").read()
     if record is None:
         raise ConfigError(f"RUN {path!r} holds no search (no run.json and no leaderboard "
                           "settings)")
-    if stored_setting(record["config"], "objective") != "train":
+    if record.setting("objective") != "train":
         raise ConfigError(f"RUN {path!r} is a surrogate run (--objective surrogate): nothing "
                           "was trained, so there is no proxy to validate; give a search that "
                           "trained its candidates")
@@ -139,8 +154,8 @@ def _check_run(path: str) -> tuple[Path, dict[str, Any]]:
     return run_dir, record
 
 
-def _profile(config: ValidateConfig, record: dict[str, Any]) -> HardwareProfile:
-    name = config.hardware or str(record["config"]["hardware"])
+def _profile(config: ValidateConfig, record: RunRecord) -> HardwareProfile:
+    name = config.hardware or str(record.config["hardware"])
     if config.address is None:
         return resolve_hardware(name).profile
     if name.lower() not in PROFILES:
@@ -166,21 +181,20 @@ def _read_reuse(path: str | None) -> dict[str, dict[str, Any]]:
 
 
 @contextmanager
-def _claimed(run_dir: Path, out: Path) -> Iterator[Callable[[], None]]:
-    """Hold the search folder's lock (and ``out``'s); yields ``keep()``, to call once the
-    validation's settings are written."""
-    claims = [FolderClaim(run_dir, "nas-validate")]
-    if out.resolve() != run_dir.resolve():
-        claims.append(FolderClaim(out, "nas-validate"))
+def _claimed(run_dir: Path, folder: ValidationFolder) -> Iterator[None]:
+    """Hold the search folder's lock and the validation folder's (one lock where they are
+    one folder); the search folder is kept, like the validation's, once it records."""
+    search = None if folder.path.resolve() == run_dir.resolve() \
+        else FolderClaim(run_dir, "nas-validate")
     with ExitStack() as stack:
-        for claim in claims:
-            stack.enter_context(claim.hold())
-
-        def keep() -> None:
-            for claim in claims:
-                claim.keep()
-
-        yield keep
+        if search is not None:
+            stack.enter_context(search.hold())
+        stack.enter_context(folder.claim())
+        try:
+            yield
+        finally:
+            if search is not None and folder.kept:
+                search.keep()
 
 
 def _threads(config: ValidateConfig, profile: HardwareProfile) -> int:
@@ -191,25 +205,15 @@ def _threads(config: ValidateConfig, profile: HardwareProfile) -> int:
     return 1 if profile.kind == "cuda" else 2
 
 
-def _settings(config: ValidateConfig, record: dict[str, Any], candidates: list[Candidate],
-              proxy: Recipe, search_recipe: Recipe) -> dict[str, Any]:
-    identity = {name: getattr(config, name) for name in IDENTITY}
-    identity["epochs"] = long_epochs(config, search_recipe)
-    identity["proxy"] = {k: v for k, v in proxy.to_dict().items()
+def _settings(config: ValidateConfig, record: RunRecord, candidates: list[Candidate],
+              proxy: Recipe, search_recipe: Recipe) -> ValidationSettings:
+    defining = {name: getattr(config, name) for name in IDENTITY}
+    defining["epochs"] = long_epochs(config, search_recipe)
+    defining["proxy"] = {k: v for k, v in proxy.to_dict().items()
                          if k not in ("cpu_threads", "seed")}
-    return {"run_id": record["run_id"], "identity": identity,
-            "candidates": [c.arch_hash for c in candidates],
-            "config": config.to_dict(), "long_epochs": identity["epochs"]}
-
-
-def _check_same(table: ValidationTable, settings: dict[str, Any]) -> None:
-    stored = table.settings
-    if not stored:
-        return
-    for name in ("run_id", "identity", "candidates"):
-        if stored.get(name) != settings[name]:
-            raise ConfigError(f"{table.path} holds another validation (its {name} differs); "
-                              "run it with the same settings, or give another --out")
+    return ValidationSettings(run_id=record.run_id, defining=defining,
+                              candidates=tuple(c.arch_hash for c in candidates),
+                              config=config.to_dict(), long_epochs=defining["epochs"])
 
 
 def _plan_lines(plan: JobPlan, context: JobContext, config: ValidateConfig) -> list[str]:
@@ -292,21 +296,16 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
 
 
 def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
-    from nas.validate.jobs import job_row
-
-    return job_row(job, context, source="run", accuracy=None, failure=reason,
-                   eval_split="", eval_images=0, eval_resolution=None, curve=[], history=[],
-                   epochs=None, resolution=None, device=None, started=None, finished=None,
-                   wall_time_s=None)
+    return job_row(job, JobOutcome.lost(reason), context)
 
 
 def _record_in_journal(run_dir: Path, rows: list[dict[str, Any]],
-                       settings: dict[str, Any]) -> None:
+                       settings: ValidationSettings) -> None:
     """Each candidate whose long runs all finished, as a trial of the journal's
     ``validation`` study (value: its mean long accuracy)."""
     from nas.search.study_journal import record_validation
 
-    tag = json.dumps(settings["identity"], sort_keys=True, default=str)
+    tag = json.dumps(settings.defining, sort_keys=True, default=str)
     by_hash: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_hash.setdefault(str(row["arch_hash"]), []).append(row)
@@ -322,7 +321,7 @@ def _record_in_journal(run_dir: Path, rows: list[dict[str, Any]],
                                  "long_accuracies": json.dumps([r["accuracy"] for r in long]),
                                  "proxy_accuracy_mean": sum(proxy) / len(proxy) if proxy
                                  else None,
-                                 "long_epochs": settings["long_epochs"],
+                                 "long_epochs": settings.long_epochs,
                                  "eval_split": long[0]["eval_split"]})
 
 

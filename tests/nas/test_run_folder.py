@@ -8,6 +8,7 @@ loaded or Ray starts, and leave nothing behind.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -18,7 +19,12 @@ import pandas as pd
 import pytest
 
 from nas.cli.search import main
-from results.leaderboard import Leaderboard, read_best_json
+from nas.search.setup import smallest_cost
+from results.best import read_best
+from results.leaderboard import Leaderboard
+from search_space.cost import count_macs, count_params
+from search_space.sampling import decisions, from_choices
+from search_space.space_files import space_from_dict
 
 RUN_ID = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
@@ -76,7 +82,7 @@ def test_deleted_run_json_is_restored_and_still_guards_the_run(
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("{not json", "run.json is not a readable run file ("),
+    ("{not json", "run.json is not a readable run file (Expecting property name"),
     ('{"run_id": "x"}', "run.json is not a run file: it has no config"),
     ("[1, 2]", "run.json is not a run file: it is not a JSON object"),
 ])
@@ -128,16 +134,16 @@ def test_best_json_is_rederived_from_the_leaderboard(
         run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
         damage: str) -> None:
     best = run_copy / "best.json"
-    expected = read_best_json(best)
+    expected = read_best(best)
     if damage == "garbage":
         best.write_text('{"arch": ')
     elif damage == "missing":
         best.unlink()
     else:
-        best.write_text(json.dumps({**expected, "arch_hash": "000000000000"}))
+        best.write_text(json.dumps({**expected.to_document(), "arch_hash": "000000000000"}))
     assert _inline(run_copy, tiny_args) == 0  # budget reached: nothing is evaluated
     assert "best.json was missing, unreadable or out of date" in capsys.readouterr().err
-    assert read_best_json(best) == expected
+    assert read_best(best) == expected
 
 
 def test_out_that_is_a_file_is_refused_before_any_work(
@@ -205,3 +211,23 @@ def test_a_count_that_is_not_one_is_one_line(tmp_path: Path, tiny_args: list[str
     assert err.count("\n") == 1 and "--max-params '8x': expected an integer with an optional " \
         "K/M/G suffix" in err, err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_smallest_cost_is_the_minimum_over_every_spec_of_the_space() -> None:
+    space = space_from_dict({
+        "name": "tiny", "stem_channels": 8, "head_channels": 32,
+        "defaults": {"kernels": [3, 5], "expansions": [1, 4], "se_mbconv": [0.0, 0.25]},
+        "stages": [
+            {"out_channels": 8, "stride": 1, "layers": [1, 2], "blocks": ["fused", "mbconv"]},
+            {"out_channels": 16, "stride": 2, "layers": [1, 2], "blocks": ["fused", "mbconv"]},
+            {"out_channels": 64, "stride": 2, "layers": 1, "blocks": ["mbconv"],
+             "optional": True},
+        ],
+    })
+    specs = set()
+    names = [d.name for d in decisions(space)]
+    for values in itertools.product(*(d.choices for d in decisions(space))):
+        specs.add(from_choices(space, dict(zip(names, values)), num_classes=7))
+    assert len(specs) > 100
+    assert smallest_cost(space, 7, 32) == (min(count_params(s) for s in specs),
+                                           min(count_macs(s, 32) for s in specs))

@@ -162,8 +162,9 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, run: Path, tmp_path
     elif case == "another validation":
         assert main([str(run), *FAST]) == 0
         capsys.readouterr()
-        args += ["--seeds", "2"]
-        expected = "holds another validation"
+        args += ["--seeds", "2", "--epochs", "2"]
+        expected = (f"--out {run} holds another validation: seeds was 1, now 2; epochs was "
+                    "1, now 2; use another --out or the same settings")
     lock = RunLock(run, "nas-search")
     if case == "locked":
         lock.acquire()

@@ -15,17 +15,10 @@ import pytest
 
 import results.leaderboard as lb_module
 from results.errors import LeaderboardError
-from results.leaderboard import (
-    LEADERBOARD_FILE,
-    Leaderboard,
-    read_best_json,
-    write_best_json,
-)
+from results.leaderboard import LEADERBOARD_FILE, Leaderboard
 from results.pareto import pareto_mask
 from results.pending import PENDING_FILE, PendingLog
 from results.schema import COLUMN_NAMES, validate_row
-from search_space.codec import decode, from_dict
-from search_space.resolve import resolve_arch
 
 
 def test_round_trip_rows_and_types(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
@@ -272,39 +265,3 @@ def test_pareto_front(tmp_path: Path, make_row: Any) -> None:
                                                                True, False]
     assert pareto_mask([0.5, float("nan")], [1.0, 1.0], [1.0, 1.0]) == [True, False]
     assert pareto_mask([], [], []) == []
-
-
-def test_best_json_round_trip(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
-    board = Leaderboard(tmp_path)
-    board.extend(rows)
-    best = board.best().iloc[0]  # a pandas Series, as the driver gets it
-    path = write_best_json(tmp_path, best, recipe={"epochs": 3, "lr": 0.01},
-                           extra={"reference": {"arch": "efficientnet-b4"}})
-    assert path == tmp_path / "best.json"
-    doc = read_best_json(tmp_path)
-    assert doc == read_best_json(path)
-    assert doc["arch"] == rows[3]["arch"] and doc["arch_hash"] == rows[3]["arch_hash"]
-    assert from_dict(doc["spec"]) == decode(doc["arch"])
-    assert doc["metrics"]["reward"] == rows[3]["reward"]
-    assert doc["metrics"]["params"] == rows[3]["params"]
-    assert doc["recipe"] == {"epochs": 3, "lr": 0.01}
-    assert doc["provenance"]["trial_id"] == 3 and doc["provenance"]["details"] == {"host": "test"}
-    assert doc["provenance"]["started_at"] == "2024-05-01T12:03:00+00:00"
-    assert doc["reference"] == {"arch": "efficientnet-b4"}
-    assert resolve_arch(str(path)) == decode(rows[3]["arch"])
-
-
-def test_best_json_rules(tmp_path: Path, rows: list[dict[str, Any]]) -> None:
-    with pytest.raises(LeaderboardError, match="best.json needs an ok row; trial 2"):
-        write_best_json(tmp_path, rows[2], recipe={})
-    with pytest.raises(LeaderboardError, match="extra key 'metrics' clashes"):
-        write_best_json(tmp_path, rows[0], recipe={}, extra={"metrics": 1})
-    path = write_best_json(tmp_path, rows[0], recipe={})
-    doc = json.loads(path.read_text())
-    doc["arch"] = rows[1]["arch"]
-    path.write_text(json.dumps(doc))
-    with pytest.raises(LeaderboardError, match="disagree"):
-        read_best_json(path)
-    path.write_text("{")
-    with pytest.raises(LeaderboardError, match="not valid JSON"):
-        read_best_json(path)
