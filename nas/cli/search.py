@@ -6,19 +6,23 @@ Parse the arguments, build a :class:`SearchConfig`, run :func:`run_search`, prin
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from nas.cli.command import Invocation, run_command
 from nas.cli.parser import OneLineParser
-from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.interrupt import Interrupted
 from nas.run.settings import EXECUTORS, ConfigError, check_out
 from nas.search.cluster import check_reachable
 from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
 from nas.validate.config import ValidateConfig
 from search_space.checks import parse_count
 from search_space.errors import NasError
+
+if TYPE_CHECKING:
+    from nas.search.driver import RunSummary
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,24 +109,38 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config: SearchConfig | None = None
-    with StopSignals() as signals:
-        try:
-            config = config_from_args(args)
-            validation = validate_config(args, config)
-            check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
-            if config.executor == "ray" and config.address not in (None, "auto"):
-                check_reachable(config.address, config.address)  # no heavy import either
-            from nas.search.run import run_search  # heavy imports only once the arguments are sound
+    """Run ``nas-search``; returns the exit code (0 ok, 2 bad input, 130 / 143 interrupted;
+    ``nas.cli.command``)."""
+    return run_command(build_parser(), _run, argv)
 
-            summary, plots = run_search(config, signals=signals)
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as stop:
-            print(interrupted_line(stop, config), file=sys.stderr)
-            return stop.exit_code if isinstance(stop, Interrupted) else 130
+
+def _run(invocation: Invocation) -> int:
+    args, signals = invocation.args, invocation.signals
+    config = config_from_args(args)
+    invocation.interrupted = lambda name: interrupted_line(name, config, None)
+    validation = validate_config(args, config)
+    check_out(config.out)  # at once: a locked or unusable --out needs no heavy import
+    if config.executor == "ray" and config.address not in (None, "auto"):
+        check_reachable(config.address, config.address)  # no heavy import either
+    from nas.search.run import run_search  # heavy imports only once the arguments are sound
+
+    try:
+        summary, plots = run_search(config, signals=signals)
+    except Interrupted as stop:
+        saved = stop.saved  # the name `stop` is gone once this block ends
+        invocation.interrupted = lambda name: interrupted_line(name, config, saved)
+        raise
+    print_summary(summary, plots)
+    if validation is None:
+        return 0
+    from nas.cli.validate import validate
+
+    print()
+    return validate(validation, invocation)
+
+
+def print_summary(summary: RunSummary, plots: list[Path]) -> None:
+    """The leaderboard's top rows and where the run's files are."""
     from results.leaderboard import Leaderboard
     from results.report import summary_table
 
@@ -135,17 +153,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"best:          {summary.run_dir / 'best.json'}")
     for plot in plots:
         print(f"plot:          {plot}")
-    if validation is None:
-        return 0
-    from nas.cli.validate import validate
-
-    print()
-    with StopSignals() as signals:
-        try:
-            return validate(validation, signals)
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
 
 
 def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateConfig | None:
@@ -164,11 +171,9 @@ def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateC
                           progress=config.progress)
 
 
-def interrupted_line(stop: KeyboardInterrupt, config: SearchConfig | None) -> str:
+def interrupted_line(name: str, config: SearchConfig, saved: int | None) -> str:
     """The one line an interrupted search prints: what was saved, how to continue."""
-    name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-    saved = stop.saved if isinstance(stop, Interrupted) else None
-    if saved is None or config is None:
+    if saved is None:
         return f"interrupted by {name} during set-up: nothing was written; run the command again"
     board = Path(config.out) / "leaderboard.parquet"
     return (f"interrupted by {name}: {saved} of {config.budget} candidates are saved in {board}; "

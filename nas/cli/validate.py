@@ -8,12 +8,11 @@ statistics and the verdict. Exit status: 0 validated, 2 bad input (nothing writt
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 from typing import Any
 
+from nas.cli.command import Invocation, run_command
 from nas.cli.parser import OneLineParser
-from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import say_on_stderr, silent
 from nas.run.settings import EXECUTORS
 from nas.validate.config import ValidateConfig
@@ -67,29 +66,21 @@ def config_from_args(args: argparse.Namespace) -> ValidateConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config: ValidateConfig | None = None
-    with StopSignals() as signals:
-        try:
-            config = config_from_args(args)
-            return validate(config, signals)
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+    """Run ``nas-validate``; returns the exit code (see the module docstring;
+    ``nas.cli.command``)."""
+    return run_command(build_parser(), lambda invocation: validate(
+        config_from_args(invocation.args), invocation), argv)
 
 
-def validate(config: ValidateConfig, signals: StopSignals) -> int:
-    """Run ``config`` and print its result; the exit status (interrupts included)."""
+def validate(config: ValidateConfig, invocation: Invocation) -> int:
+    """Run ``config`` and print its result; the exit status of a validation that ends by
+    itself."""
     from nas.validate.run import run_validation  # heavy imports once the arguments are sound
 
+    invocation.interrupted = lambda name: (f"interrupted by {name}: {_saved(config)}; run the "
+                                           "same command to continue")
     say = say_on_stderr if config.progress else silent
-    try:
-        summary = run_validation(config, say=say, signals=signals)
-    except KeyboardInterrupt as stop:
-        name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-        print(f"interrupted by {name}: {_saved(config)}; run the same command to continue",
-              file=sys.stderr)
-        return stop.exit_code if isinstance(stop, Interrupted) else 130
+    summary = run_validation(config, say=say, signals=invocation.signals)
     print(report_lines(summary.statistics))
     print(f"validation:    {summary.out / 'validation.parquet'}  ({summary.ran} jobs run, "
           f"{summary.already} already finished)")
@@ -131,9 +122,7 @@ def report_lines(stats: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _saved(config: ValidateConfig | None) -> str:
-    if config is None:
-        return "nothing was written"
+def _saved(config: ValidateConfig) -> str:
     path = config.out_dir / "validation.parquet"
     try:
         from results.validation import read_validation
