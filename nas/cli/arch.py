@@ -10,30 +10,31 @@ Examples::
     nas-arch export runs/train/model.pt --format onnx --out model.onnx
     nas-arch export runs/train/model.pt --format timm-weights --out model.safetensors
 
-An architecture (``SPEC``) is a preset name, a JSON file or a canonical string (see
-``search_space.resolve``). Errors print one ``error: ...`` line to stderr and exit with 2.
+A model (``SPEC``) is whatever ``nas.cli.models`` resolves: a preset name, a canonical string,
+a JSON file (a spec, a search's ``best.json``), a search's run folder or leaderboard (its best
+row), a ``nas-scale`` output of one model, or a trained model file. Errors print one
+``error: ...`` line to stderr and exit with 2.
 
-The weight formats (``onnx``, ``timm-weights``) also take a trained model file and need torch,
-so their implementation, ``proxy_train.exports``, is imported only when one is asked for: the
-one place where this command reaches above ``search_space``.
+The weight formats (``onnx``, ``timm-weights``) need torch, so their implementation,
+``proxy_train.exports``, is imported only when one is asked for (as torch is for a model file
+and pandas for a leaderboard: a spec alone needs only ``search_space``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from nas.cli.command import run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
 from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
-from search_space.errors import NasError, SpecError
+from search_space.errors import SpecError
 from search_space.export import timm_kwargs, to_timm
-from search_space.resolve import find_preset, resolve_arch
 from search_space.sampling import sample
 from search_space.space_files import load_space
 from search_space.spec import ArchSpec
@@ -43,17 +44,8 @@ WEIGHT_FORMATS = ("onnx", "timm-weights")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``nas-arch``; returns the exit code (0 ok, 2 user error)."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the error (or --help)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return args.run(args)
-    except NasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run ``nas-arch``; returns the exit code (0 ok, 2 user error; ``nas.cli.command``)."""
+    return run_command(_parser(), lambda invocation: invocation.args.run(invocation.args), argv)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -96,14 +88,6 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve(ref: str, num_classes: int | None) -> ArchSpec:
-    spec = resolve_arch(ref)
-    if num_classes is not None:
-        _check_positive("--num-classes", num_classes)
-        spec = dataclasses.replace(spec, num_classes=num_classes)
-    return spec
-
-
 def _check_positive(flag: str, value: int) -> None:
     if value < 1:
         raise SpecError(f"{flag} {value} must be >= 1")
@@ -113,13 +97,11 @@ def _check_positive(flag: str, value: int) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    spec = _resolve(args.arch, args.num_classes)
-    resolution = args.resolution
-    if resolution is None:
-        preset = find_preset(args.arch)
-        resolution = preset.eval_size if preset is not None else DEFAULT_RESOLUTION
-    _check_positive("--resolution", resolution)
-    report = describe(spec, resolution)
+    model = resolve_model(args.arch, num_classes=args.num_classes, target_option=None)
+    if args.resolution is not None:
+        _check_positive("--resolution", args.resolution)
+    resolution = args.resolution or model.eval_size or DEFAULT_RESOLUTION
+    report = describe(model.spec, resolution)
     if args.json:
         print(json.dumps(report))
     else:
@@ -240,7 +222,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     if args.format in WEIGHT_FORMATS:
         return _export_weights(args)
-    spec = _resolve(args.arch, args.num_classes)
+    spec = resolve_model(args.arch, num_classes=args.num_classes, target_option=None).spec
     if args.format == "json":
         print(to_json(spec))
     else:
@@ -273,7 +255,9 @@ def _export_weights(args: argparse.Namespace) -> int:
         _check_positive("--resolution", args.resolution)
     from proxy_train import exports  # torch and model files: see the module docstring
 
-    source = exports.load_source(args.arch, weights=args.weights, num_classes=args.num_classes)
+    model = resolve_model(args.arch, num_classes=args.num_classes, target_option=None)
+    source = exports.export_source(model.spec, trained=model.trained, weights=args.weights,
+                                   eval_size=model.eval_size, origin=args.arch)
     origin = f"{source.origin}: {encode(source.spec)} ({source.weights} weights)"
     if args.format == "onnx":
         print(origin)

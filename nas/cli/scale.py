@@ -7,9 +7,10 @@ Examples::
     nas-scale --base best.json --params 80M --recipe released
     nas-scale --base efficientnetv2-s --target XL --max-size 512 --verify --verify-batch 2
 
-``--base`` is a preset name, a spec/result JSON file (optionally with ``train_size`` /
-``eval_size``), a canonical architecture string, or a search leaderboard (a run folder or a
-``.parquet`` file; the ``--rank``-th best ``ok`` row by reward). The table is always printed;
+``--base`` is any model reference (``nas.cli.models``): a preset name, a spec/result JSON file
+(optionally with ``train_size`` / ``eval_size``), a canonical architecture string, a search
+leaderboard (a run folder or a ``.parquet`` file; the ``--rank``-th best ``ok`` row by reward),
+a ``nas-scale`` output of one model, or a trained model file. The table is always printed;
 the JSON report (schema in ``scaling.output``) goes to ``--out``, by default
 ``runs/scale/<base hash>_<targets>.json``.
 """
@@ -18,21 +19,21 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from nas.cli.command import Invocation, run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
 from proxy_train.progressive import SOURCES
-from scaling.base_source import load_base
+from scaling.base import Base
 from scaling.derive import ScaleRequest, derive
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, write_scaled
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
 from search_space import checks
-from search_space.errors import NasError
 
 
 def parse_count(text: str, what: str = "count") -> int:
@@ -90,34 +91,41 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``nas-scale``; returns the exit code (0 ok, 2 user error; ``nas.cli.command``)."""
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(invocation: Invocation) -> int:
+    args = invocation.args
+    if args.params is not None and args.macs is not None:
+        raise ScalingError("give one budget, --params or --macs, not both")
+    request = ScaleRequest(
+        targets=parse_targets(args.target),
+        params=None if args.params is None else parse_count(args.params, "--params"),
+        macs=None if args.macs is None else parse_count(args.macs, "--macs"),
+        max_size=args.max_size, recipe=args.recipe, epochs=args.epochs,
+        base_eval_size=args.base_size,
+    )
+    report = derive(load_base(args.base, args.rank), request)
+    if args.verify:
+        report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
+    out = Path(args.out) if args.out else default_out(report)
+    if out.is_dir():  # a folder: the report goes inside it, under its default name
+        out = out / default_out(report).name
+    print(format_table(report))
     try:
-        if args.params is not None and args.macs is not None:
-            raise ScalingError("give one budget, --params or --macs, not both")
-        request = ScaleRequest(
-            targets=parse_targets(args.target),
-            params=None if args.params is None else parse_count(args.params, "--params"),
-            macs=None if args.macs is None else parse_count(args.macs, "--macs"),
-            max_size=args.max_size, recipe=args.recipe, epochs=args.epochs,
-            base_eval_size=args.base_size,
-        )
-        base = load_base(args.base, args.rank)
-        report = derive(base, request)
-        if args.verify:
-            report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
-        out = Path(args.out) if args.out else default_out(report)
-        if out.is_dir():  # a folder: the report goes inside it, under its default name
-            out = out / default_out(report).name
-        print(format_table(report))
         write_scaled(report, out)
-    except NasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
-        print(f"error: cannot write the report: {exc}", file=sys.stderr)
-        return 2
+        raise ScalingError(f"cannot write the report: {exc}") from None
     print(f"\nwrote {out}")
     return 0
+
+
+def load_base(ref: str, rank: int = 1) -> Base:
+    """``--base`` (with ``--rank``) as scaling's :class:`Base` (``nas.cli.models``)."""
+    model = resolve_model(ref, rank=rank, target_option=None)
+    return Base(model.spec, model.source, model.train_size, model.eval_size, model.preset,
+                model.name)
 
 
 def default_out(report: ScaleReport) -> Path:

@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from nas.cli.command import Invocation, run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
-from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import counted, say_on_stderr, silent
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
-from search_space.errors import NasError
+from nas.train.plan import ModelSource
+from scaling.base import RECIPE_NAMES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,28 +64,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config: TrainConfig | None = None
-    with StopSignals() as signals:
-        try:
-            config = config_from_args(args)
-            from nas.train.run import TrainingFailed, run_training  # heavy imports
+    """Run ``nas-train``; returns the exit code (see the module docstring; ``nas.cli.command``)."""
+    return run_command(build_parser(), _run, argv)
 
-            say = say_on_stderr if config.progress else silent
-            try:
-                summary = run_training(config, say=say, signals=signals)
-            except TrainingFailed as failed:
-                print(f"error: {failed}", file=sys.stderr)
-                return 1
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as stop:
-            name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-            where = f" with --out {config.out}" if config is not None else ""
-            print(f"interrupted by {name}: finished epochs are saved; run the same command"
-                  f"{where} to continue", file=sys.stderr)
-            return stop.exit_code if isinstance(stop, Interrupted) else 130
+
+def _run(invocation: Invocation) -> int:
+    config = config_from_args(invocation.args)
+    invocation.interrupted = lambda name: (
+        f"interrupted by {name}: finished epochs are saved; run the same command with --out "
+        f"{config.out} to continue")
+    model = train_model(config)
+    from nas.train.run import TrainingFailed, run_training  # heavy imports
+
+    say = say_on_stderr if config.progress else silent
+    try:
+        summary = run_training(config, model, say=say, signals=invocation.signals)
+    except TrainingFailed as failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     if summary.already_finished:
         print(f"{summary.out / 'train.json'}: this training already finished; nothing was run",
               file=sys.stderr)
@@ -91,6 +89,14 @@ def main(argv: list[str] | None = None) -> int:
     if summary.resumed_at and not summary.already_finished:
         print(f"continued from epoch {summary.resumed_at} (its checkpoint)")
     return 0
+
+
+def train_model(config: TrainConfig) -> ModelSource:
+    """The model ``--arch`` (with ``--rank`` / ``--target``) names (``nas.cli.models``)."""
+    model = resolve_model(config.arch, rank=config.rank, target=config.target)
+    return ModelSource(model.spec, model.name, model.source,
+                       RECIPE_NAMES.get(model.preset or ""), model.train_size, model.eval_size,
+                       model.progressive)
 
 
 def summary_lines(record: dict[str, Any], out: Path) -> str:

@@ -1,7 +1,8 @@
 """One call that runs (or continues) a training: the library behind ``nas-train``.
 
 The order of work makes bad input cost nothing and leave nothing behind: the settings,
-``--out``, the model, the recipe file and the hardware are checked first; then ``--out`` is
+the model (resolved by the caller), ``--out``, the recipe file and the hardware are checked
+first; then ``--out`` is
 claimed (created if needed and locked), the data loaded and the recipe fitted to it, and only
 then is ``train.json`` written and the first epoch started. After every epoch the checkpoint
 and ``metrics.parquet`` are written atomically (a signal waits until both are), so a run
@@ -25,7 +26,7 @@ from tqdm import tqdm
 from nas.run.interrupt import StopSignals
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
-from nas.train.plan import TrainPlan, load_recipe_file, make_plan, resolve_model
+from nas.train.plan import ModelSource, TrainPlan, load_recipe_file, make_plan
 from proxy_train.checkpoint import TrainState, save_checkpoint
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import Target, describe_device, resolve_hardware
@@ -57,16 +58,15 @@ class TrainSummary:
     """The folder held this training, finished: nothing was run."""
 
 
-def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None = None
-                 ) -> TrainSummary:
-    """Train (or continue training) what ``config`` names; see the module docstring.
+def run_training(config: TrainConfig, model: ModelSource, *, say: Say,
+                 signals: StopSignals | None = None) -> TrainSummary:
+    """Train (or continue training) ``model`` as ``config`` says; see the module docstring.
 
     Raises ``NasError`` for bad input, :class:`TrainingFailed` when training fails, and
     ``KeyboardInterrupt`` (``nas.run.interrupt.Interrupted``) on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     folder = TrainFolder(config.out)
     stored = folder.check()
-    model = resolve_model(config)
     recipe_file = load_recipe_file(config.recipe) if is_recipe_file(config.recipe) else None
     target = resolve_hardware(config.hardware)
     with folder.claim():

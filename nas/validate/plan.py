@@ -31,7 +31,7 @@ import pandas as pd
 
 from nas.run.settings import ConfigError
 from nas.train.config import TrainConfig
-from nas.train.plan import RecipeFile, make_plan, resolve_model
+from nas.train.plan import RecipeFile, make_plan, spec_model
 from nas.validate.config import LONG_EPOCHS_FACTOR, ValidateConfig
 from proxy_train.recipe import Recipe
 from search_space.codec import decode
@@ -197,7 +197,7 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
             train = TrainConfig(arch=c.arch, out=str(config.out_dir), data=data_source,
                                 recipe="fixed" if as_proxy else config.recipe, epochs=epochs,
                                 seed=seed, hardware=config.hardware or "auto", progress=False)
-            plan = make_plan(train, resolve_model(train), data_resolution, cuda=cuda,
+            plan = make_plan(train, spec_model(decode(c.arch)), data_resolution, cuda=cuda,
                              recipe_file=proxy_made_long(search_recipe, data_resolution) if as_proxy
                              else long_file)
             long = replace(plan.recipe, cpu_threads=threads)
