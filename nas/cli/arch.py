@@ -282,3 +282,7 @@ def _batch(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise SpecError(f"--batch {text!r} must be 'dynamic' or a whole number >= 1")
     return int(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
