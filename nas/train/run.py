@@ -21,9 +21,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from nas.run.interrupt import StopSignals
+from nas.run.progress import Bar
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
 from nas.train.plan import ModelSource, TrainPlan, load_recipe_file, make_plan
@@ -209,15 +208,16 @@ def _version() -> str:
 
 
 class _EpochBar:
-    """One progress bar over all steps: epoch, stage and size in front, ETA behind."""
+    """One progress bar over all steps: epoch, stage and size in front, ETA behind (a line per
+    epoch where stderr is no terminal)."""
 
     def __init__(self, stages: tuple[Stage, ...], steps: int, done_epochs: int,
                  enabled: bool) -> None:
         self._stages = stages
         self._epochs = sum(stage.epochs for stage in stages)
-        self._bar = tqdm(total=steps * self._epochs, initial=steps * done_epochs, unit="step",
-                         disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                         smoothing=0.05)
+        self._bar = Bar(steps * self._epochs, desc="", unit="step", noun="steps",
+                        initial=steps * done_epochs, enabled=enabled, line_per_unit=False,
+                        smoothing=0.05)
         self._describe(done_epochs)
 
     def _describe(self, epoch: int) -> None:
@@ -238,6 +238,7 @@ class _EpochBar:
         ema = "" if last.minival_top1_ema is None else f" ema={last.minival_top1_ema:.3f}"
         self._bar.set_postfix_str(f"loss={last.train_loss:.3f} top1={last.minival_top1:.3f}"
                                   f"{ema}", refresh=False)
+        self._bar.report()  # where stderr is no terminal, one line per epoch
         self._describe(progress.epochs_run)
 
     def close(self) -> None:

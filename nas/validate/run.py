@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from nas.run.claim import FolderClaim
 from nas.run.interrupt import StopSignals
 from nas.run.lock import check_free
+from nas.run.progress import Bar
 from nas.run.settings import ConfigError, check_out
 from nas.search.config import stored_setting
 from nas.search.folder import RunFolder
@@ -260,8 +259,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
               profile: HardwareProfile) -> None:
     if not jobs:
         return
-    bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not config.progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = Bar(len(jobs), desc="jobs", unit="job", enabled=config.progress)
 
     def done(job: Job, row: Any) -> None:
         from nas.search.ray_executor import TaskLost  # only reached on the Ray executor
@@ -269,9 +267,9 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
         if isinstance(row, TaskLost):
             row = _lost(job, context, row.reason)
         table.append(row)
-        bar.update(1)
         bar.set_postfix_str(f"last: {job.kind} {job.candidate.arch_hash} "
                             f"{'failed' if row['status'] == 'failed' else row['accuracy']}")
+        bar.update(1)
 
     try:
         if config.executor == "inline":

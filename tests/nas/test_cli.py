@@ -4,6 +4,7 @@ closed pipes, progress in log files, long values in errors."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,6 +17,8 @@ from nas.cli import arch, scale, search, train, validate
 from nas.cli.command import CLOSED_PIPE_STATUS
 
 REPO = Path(__file__).resolve().parents[2]
+TRAIN_ARCH = "stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls10"
+TRAIN_DATA = "synthetic:classes=3,per_class=20,test_per_class=4,resolution=24"
 
 MAINS: dict[str, Callable[[list[str] | None], int]] = {
     "nas-arch": arch.main, "nas-search": search.main, "nas-scale": scale.main,
@@ -58,3 +61,23 @@ def test_a_closed_pipe_ends_the_command_quietly(argv: list[str]) -> None:
     line, status, err = _first_line_then_close(argv)
     assert line.strip()
     assert (status, err) == (CLOSED_PIPE_STATUS, "")
+
+
+def test_progress_in_a_log_file_is_lines_not_bar_frames(
+        tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """stderr here is no terminal (captured), as a log file is."""
+    args = [a for a in tiny_args if a != "--no-progress"]
+    assert search.main(["--budget", "2", "--executor", "inline", "--objective", "surrogate",
+                        "--out", str(tmp_path / "search"), *args]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    assert re.search(r"^candidates: 2/2, [0-9:]+ elapsed, about [0-9:]+ left "
+                     r"\(ok=2 failed=0 best=[0-9.]+\)$", err, re.M), err
+    assert train.main(["--arch", TRAIN_ARCH, "--data", TRAIN_DATA, "--hardware", "cpu",
+                       "--batch-size", "16", "--epochs", "2", "--stages", "1",
+                       "--out", str(tmp_path / "train")]) == 0
+    err = capsys.readouterr().err
+    assert "\r" not in err
+    epochs = re.findall(r"^epoch (\d)/2 stage 1/1 24px: \d+/\d+ steps, [0-9:]+ elapsed, about "
+                        r"[0-9:]+ left \(loss=[0-9.]+ top1=[0-9.]+ ema=[0-9.]+\)$", err, re.M)
+    assert epochs == ["1", "2"], err
