@@ -31,6 +31,7 @@ from typing import Any
 from nas.cli.command import run_command
 from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
+from nas.run.progress import say_on_stderr
 from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import SpecError
@@ -48,6 +49,11 @@ def main(argv: list[str] | None = None) -> int:
     return run_command(_parser(), lambda invocation: invocation.args.run(invocation.args), argv)
 
 
+SPEC_HELP = ("preset name, canonical string, JSON file (spec, best.json), a search's run "
+             "folder or leaderboard (its best row), a nas-scale output of one model, or a model "
+             "file")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
         prog="nas-arch", description="Inspect, sample and export architecture specs."
@@ -55,35 +61,37 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = sub.add_parser("show", help="per-stage table of params and MACs")
-    show.add_argument("arch", metavar="SPEC", help="preset name, JSON file or canonical string")
+    show.add_argument("arch", metavar="SPEC", help=SPEC_HELP)
     show.add_argument("--resolution", type=int, default=None,
-                      help="input size in pixels (default: the preset's eval size, else 224)")
-    show.add_argument("--num-classes", type=int, default=None, help="replace the class count")
+                      help="input size in pixels (default: the model's eval size, else 224)")
+    show.add_argument("--num-classes", type=int, default=None,
+                      help="replace the class count (default: the model's)")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(run=_show)
 
     smp = sub.add_parser("sample", help="sample architectures from a search space")
-    smp.add_argument("--space", required=True, help="space name (paper, v2s) or TOML file")
-    smp.add_argument("--n", type=int, default=1, help="how many specs (default 1)")
-    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    smp.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
+    smp.add_argument("--space", required=True, help="space name (paper, v2s, v2b0) or TOML file")
+    smp.add_argument("--n", type=int, default=1, help="how many specs")
+    smp.add_argument("--seed", type=int, default=0, help="random seed")
+    smp.add_argument("--num-classes", type=int, default=1000, help="class count")
     smp.add_argument("--json", action="store_true", help="JSON lines with arch, hash, params")
     smp.set_defaults(run=_sample)
 
     exp = sub.add_parser("export", help="export to spec JSON, timm arch_def, ONNX or timm weights")
-    exp.add_argument("arch", metavar="SPEC",
-                     help="preset name, JSON file, canonical string, or (onnx, timm-weights) a "
-                          "model file")
-    exp.add_argument("--format", choices=("json", "timm") + WEIGHT_FORMATS, default="json",
-                     help="output format (default json)")
-    exp.add_argument("--num-classes", type=int, default=None, help="replace the class count")
-    exp.add_argument("--out", default=None, help="output file (onnx, timm-weights)")
-    exp.add_argument("--resolution", type=int, default=None,
-                     help="onnx input size (default: the model file's or preset's eval size, "
-                          "else 224)")
-    exp.add_argument("--batch", default="dynamic", help="onnx batch: dynamic (default) or N")
-    exp.add_argument("--weights", choices=("ema", "final"), default=None,
-                     help="weights of a model file (default ema)")
+    exp.add_argument("arch", metavar="SPEC", help=SPEC_HELP)
+    what = exp.add_argument_group("what to write")
+    what.add_argument("--format", choices=("json", "timm") + WEIGHT_FORMATS, default="json",
+                      help="output format")
+    what.add_argument("--out", default=None,
+                      help="output file of onnx and timm-weights (default: none; they need it)")
+    what.add_argument("--num-classes", type=int, default=None,
+                      help="replace the class count (default: the model's)")
+    what.add_argument("--weights", choices=("ema", "final"), default=None,
+                      help="weights of a model file (default: ema)")
+    onnx = exp.add_argument_group("onnx")
+    onnx.add_argument("--resolution", type=int, default=None,
+                      help="input size (default: the model's eval size, else 224)")
+    onnx.add_argument("--batch", default="dynamic", help="batch: dynamic or N")
     exp.set_defaults(run=_export)
     return parser
 
@@ -262,7 +270,8 @@ def _export_weights(args: argparse.Namespace) -> int:
     if args.format == "onnx":
         print(origin)
         size = args.resolution or source.eval_size or DEFAULT_RESOLUTION
-        done = exports.write_onnx(source, args.out, resolution=size, batch=batch, progress=print)
+        done = exports.write_onnx(source, args.out, resolution=size, batch=batch,
+                                  progress=say_on_stderr)  # stdout: results only
         print(f"onnxruntime vs torch: max abs difference {done.max_abs_diff:.2e} (largest "
               f"logit {done.output_scale:.2g}; allowed {exports.ONNX_TOLERANCE:g})")
         print(f"wrote {done.path} ({done.size_bytes / 2**20:.1f} MiB, opset {done.opset}, input "

@@ -1,4 +1,6 @@
-"""The argument parser every command uses: errors are one line, exit 2; ``--version``."""
+"""The argument parser every command uses: errors are one line, exit 2; ``--version``; a help
+that gives every option's default and lists the command's own option groups first (what a
+user sets first on top), ``-h`` and ``--version`` last."""
 
 from __future__ import annotations
 
@@ -28,6 +30,7 @@ class OneLineParser(argparse.ArgumentParser):
     _args: Sequence[str] = ()
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", DefaultsFormatter)
         super().__init__(*args, **kwargs)
         command = self.prog.split()[0]  # a subcommand's prog is "nas-arch show"
         self.add_argument("--version", action="version",
@@ -41,6 +44,17 @@ class OneLineParser(argparse.ArgumentParser):
         self._args = tuple(sys.argv[1:] if args is None else args)
         return super().parse_known_args(args, namespace)
 
+    def format_help(self) -> str:
+        groups = self._action_groups
+        own = [g for g in groups if g not in (self._positionals, self._optionals)]
+        if own:  # the command's groups first, then -h and --version
+            self._optionals.title = "general"
+            self._action_groups = [self._positionals, *own, self._optionals]
+        try:
+            return super().format_help()
+        finally:
+            self._action_groups = groups
+
     def error(self, message: str) -> NoReturn:
         dashed = [a for a in self._args if a.startswith("-") and a != "--"
                   and a.split("=")[0] not in self._option_string_actions]
@@ -49,4 +63,17 @@ class OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
 
 
-__all__ = ["OneLineParser", "package_version"]
+class DefaultsFormatter(argparse.HelpFormatter):
+    """Adds ``(default: X)`` to an option's help that does not say its default already; an
+    option whose default is nothing (``None``) says in words what happens without it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if ("default" in text or not action.option_strings or action.required
+                or action.default is None or action.default is False  # not 0: a default
+                or action.default == argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+__all__ = ["DefaultsFormatter", "OneLineParser", "package_version"]

@@ -62,31 +62,38 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nas-scale",
         description="Derive bigger models from a searched base (EfficientNetV2 scaling) and "
                     "their progressive-learning recipes.")
-    p.add_argument("--base", required=True,
-                   help="preset, spec/result JSON file, arch string, or leaderboard "
-                        "(run folder or .parquet)")
-    p.add_argument("--target", action="append",
-                   help=f"{', '.join(TARGET_PHI)}; repeat or comma-separate (M,L,XL)")
-    p.add_argument("--params", help="parameter budget, e.g. 80M (largest scaling that fits)")
-    p.add_argument("--macs", help="MACs budget at the eval size, e.g. 30G")
-    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
-                   help="cap on the eval image size (default %(default)s)")
-    p.add_argument("--base-size", type=int,
-                   help="eval size of the base (default: the preset's or the file's, else 384)")
-    p.add_argument("--rank", type=int, default=1,
-                   help="which leaderboard row: K-th best ok row by reward (default 1)")
-    p.add_argument("--recipe", choices=SOURCES, default="paper",
-                   help="progressive-learning values: paper (Table 6) or released (code)")
-    p.add_argument("--epochs", type=int, default=350, help="total epochs (default 350)")
-    p.add_argument("--out", help="JSON report path, or a folder for it (default "
-                                 "runs/scale/<hash>_<targets>.json)")
-    p.add_argument("--verify", action="store_true",
-                   help="time one training step of each target at its train size")
-    p.add_argument("--hardware", default="auto", help="hardware profile for --verify")
-    p.add_argument("--verify-batch", type=int,
-                   help="batch for --verify (default: the hardware profile's timing batch)")
-    p.add_argument("--verify-budget", type=float, default=10.0,
-                   help="seconds per timed target for --verify (default 10)")
+    what = p.add_argument_group("base and targets")
+    what.add_argument("--base", required=True,
+                      help="preset, spec/result JSON file, arch string, leaderboard (run folder "
+                           "or .parquet), nas-scale output of one model, or model file")
+    what.add_argument("--rank", type=int, default=1,
+                      help="which leaderboard row: K-th best ok row by reward")
+    what.add_argument("--target", action="append",
+                      help=f"{', '.join(TARGET_PHI)}; repeat or comma-separate (M,L,XL) "
+                           "(default: none, then --params or --macs)")
+    what.add_argument("--params", help="parameter budget, e.g. 80M: the largest scaling that "
+                                       "fits (default: none)")
+    what.add_argument("--macs", help="MACs budget at the eval size, e.g. 30G (default: none)")
+    what.add_argument("--out", help="JSON report path, or a folder for it (default "
+                                    "runs/scale/<hash>_<targets>.json)")
+    rule = p.add_argument_group("rule and recipe")
+    rule.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+                      help="cap on the eval image size")
+    rule.add_argument("--base-size", type=int,
+                      help="eval size of the base (default: the preset's or the file's, else "
+                           "384)")
+    rule.add_argument("--recipe", choices=SOURCES, default="paper",
+                      help="progressive-learning values: paper (Table 6) or released (code)")
+    rule.add_argument("--epochs", type=int, default=350, help="total epochs")
+    verify = p.add_argument_group("measuring the targets")
+    verify.add_argument("--verify", action="store_true",
+                        help="time one training step of each target at its train size")
+    verify.add_argument("--hardware", default="auto", help="hardware profile for --verify")
+    verify.add_argument("--verify-batch", type=int,
+                        help="batch for --verify (default: the hardware profile's timing "
+                             "batch)")
+    verify.add_argument("--verify-budget", type=float, default=10.0,
+                        help="seconds per timed target for --verify")
     return p
 
 

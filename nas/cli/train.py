@@ -26,30 +26,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-train", description=(
         "Train a searched or scaled model with progressive learning (EfficientNetV2, "
         "section 4)."))
-    p.add_argument("--arch", required=True, help=(
+    what = p.add_argument_group("what to train")
+    what.add_argument("--arch", required=True, help=(
         "preset, architecture string, spec JSON, a search's best.json or run folder "
-        "(--rank K), or a nas-scale output (--target NAME)"))
-    p.add_argument("--data", default="synthetic", help=(
+        "(--rank K), a nas-scale output (--target NAME), or a model file"))
+    what.add_argument("--rank", type=int, default=1,
+                      help="leaderboard row to train when --arch is a search (1: the best)")
+    what.add_argument("--target", help="the model of a nas-scale output to train (M, L, ... "
+                                       "or base; default: its only one)")
+    what.add_argument("--data", default="synthetic", help=(
         "synthetic[:opts], folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH"))
-    p.add_argument("--recipe", default="progressive",
-                   help="progressive (default), fixed, or a recipe file (JSON or TOML)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, 350)")
-    p.add_argument("--stages", type=int, help="progressive stages (default: 4)")
-    p.add_argument("--sizes", help="first and last training image size, MIN:MAX")
-    p.add_argument("--eval-size", type=int, help="evaluation image size (default: the model's)")
-    p.add_argument("--batch-size", type=int, help="training batch (default: 128 on GPUs, 64 "
-                                                  "on CPUs)")
-    p.add_argument("--hardware", default="auto", help="auto, cpu, v100, a100, h100, ...")
-    p.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
-                                 "existing training there continues")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ema", type=float, default=DEFAULT_EMA,
-                   help=f"EMA decay of the weights (default {DEFAULT_EMA}; 0: none)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    p.add_argument("--target", help="the model of a nas-scale output to train (M, L, ...)")
-    p.add_argument("--rank", type=int, default=1, help="leaderboard row to train (1: best)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar and no set-up lines")
+    what.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
+                                    "existing training there continues")
+    what.add_argument("--hardware", default="auto", help="auto, cpu, v100, a100, h100, ...")
+    recipe = p.add_argument_group("recipe")
+    recipe.add_argument("--recipe", default="progressive",
+                        help="progressive, fixed, or a recipe file (JSON or TOML)")
+    recipe.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, "
+                                                   "350)")
+    recipe.add_argument("--stages", type=int, help="progressive stages (default: 4)")
+    recipe.add_argument("--sizes", help="first and last training image size, MIN:MAX "
+                                        "(default: the recipe's)")
+    recipe.add_argument("--eval-size", type=int,
+                        help="evaluation image size (default: the model's)")
+    recipe.add_argument("--batch-size", type=int,
+                        help="training batch (default: 128 on GPUs, 64 on CPUs)")
+    recipe.add_argument("--ema", type=float, default=DEFAULT_EMA,
+                        help="EMA decay of the weights (0: none)")
+    recipe.add_argument("--seed", type=int, default=0,
+                        help="seed of the data split, the initialisation and the training")
+    recipe.add_argument("--compile", action="store_true",
+                        help="torch.compile the training step")
+    out = p.add_argument_group("output")
+    out.add_argument("--no-progress", action="store_true",
+                     help="no progress bar and no set-up lines")
     return p
 
 

@@ -23,35 +23,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-validate", description=(
         "Measure whether a finished search's proxy ranks candidates like long training."))
     p.add_argument("run", metavar="RUN", help="the folder of a finished search")
-    p.add_argument("--k", type=int, default=10,
-                   help="candidates to validate: the top 3 and the rest spread over the "
-                        "search's range (default 10)")
-    p.add_argument("--seeds", type=int, default=2,
-                   help="proxy runs per candidate besides the search's own (default 2)")
-    p.add_argument("--long-seeds", type=int, default=2,
-                   help="long trainings per candidate (default 2: their agreement is the "
-                        "ceiling any proxy can reach)")
-    p.add_argument("--epochs", type=int,
-                   help="epochs of the long training (default: 4 x the proxy's)")
-    p.add_argument("--recipe", default="proxy",
-                   help="the long training's recipe: proxy (default: the proxy's own recipe "
-                        "on whole epochs at the data's full size), or as nas-train's: "
-                        "progressive, fixed, or a recipe file")
-    p.add_argument("--proxy", help="a recipe JSON file to validate instead of the search's "
-                                   "proxy recipe")
-    p.add_argument("--hardware", help="where the jobs run (default: the search's hardware)")
-    p.add_argument("--workers", type=int, default=1, help="jobs run at once")
-    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
-    p.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
-    p.add_argument("--cpus-per-job", type=float,
-                   help="CPU threads per job (default: local cores / workers)")
-    p.add_argument("--out", help="folder for the validation's files (default: RUN)")
-    p.add_argument("--reuse", help="another validation (folder or validation.parquet) whose "
-                                   "finished jobs with the same key are copied, not run")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seeds the choice of candidates, the runs and the bootstrap")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar and no set-up lines")
+    what = p.add_argument_group("what to validate")
+    what.add_argument("--k", type=int, default=10,
+                      help="candidates to validate: the top 3 and the rest spread over the "
+                           "search's range")
+    what.add_argument("--seeds", type=int, default=2,
+                      help="proxy runs per candidate besides the search's own")
+    what.add_argument("--long-seeds", type=int, default=2,
+                      help="long trainings per candidate (their agreement is the ceiling any "
+                           "proxy can reach)")
+    what.add_argument("--epochs", type=int,
+                      help="epochs of the long training (default: 4 x the proxy's)")
+    what.add_argument("--recipe", default="proxy",
+                      help="the long training's recipe: proxy (the proxy's own recipe on "
+                           "whole epochs at the data's full size), or as nas-train's: "
+                           "progressive, fixed, or a recipe file")
+    what.add_argument("--proxy", help="a recipe JSON file to validate (default: the search's "
+                                      "proxy recipe)")
+    what.add_argument("--seed", type=int, default=0,
+                      help="seeds the choice of candidates, the runs and the bootstrap")
+    where = p.add_argument_group("where it runs")
+    where.add_argument("--hardware", help="where the jobs run (default: the search's hardware)")
+    where.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    where.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
+    where.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: Ray "
+                                         "in this process)")
+    where.add_argument("--cpus-per-job", type=float,
+                       help="CPU threads per job (default: local cores / workers)")
+    files = p.add_argument_group("files and output")
+    files.add_argument("--out", help="folder for the validation's files (default: RUN)")
+    files.add_argument("--reuse", help="another validation (folder or validation.parquet) whose "
+                                       "finished jobs with the same key are copied, not run "
+                                       "(default: none)")
+    files.add_argument("--no-progress", action="store_true",
+                       help="no progress bar and no set-up lines")
     return p
 
 

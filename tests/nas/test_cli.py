@@ -3,6 +3,7 @@ closed pipes, progress in log files, long values in errors."""
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import subprocess
@@ -15,6 +16,7 @@ import pytest
 
 from nas.cli import arch, scale, search, train, validate
 from nas.cli.command import CLOSED_PIPE_STATUS
+from nas.cli.parser import DefaultsFormatter
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_ARCH = "stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls10"
@@ -81,3 +83,37 @@ def test_progress_in_a_log_file_is_lines_not_bar_frames(
     epochs = re.findall(r"^epoch (\d)/2 stage 1/1 24px: \d+/\d+ steps, [0-9:]+ elapsed, about "
                         r"[0-9:]+ left \(loss=[0-9.]+ top1=[0-9.]+ ema=[0-9.]+\)$", err, re.M)
     assert epochs == ["1", "2"], err
+
+
+def _parsers() -> dict[str, argparse.ArgumentParser]:
+    parsers = {"nas-search": search.build_parser(), "nas-scale": scale.build_parser(),
+               "nas-train": train.build_parser(), "nas-validate": validate.build_parser()}
+    top = arch._parser()
+    (commands,) = [a for a in top._actions if isinstance(a, argparse._SubParsersAction)]
+    parsers.update({f"nas-arch {name}": sub for name, sub in commands.choices.items()})
+    return parsers
+
+
+@pytest.mark.parametrize(("prog", "parser"), list(_parsers().items()))
+def test_help_gives_every_option_a_text_and_its_default(prog: str,
+                                                        parser: argparse.ArgumentParser) -> None:
+    formatter = DefaultsFormatter(prog)
+    for action in parser._actions:
+        name = "/".join(action.option_strings) or action.dest
+        assert action.help, f"{prog} {name} has no help"
+        flag = isinstance(action, argparse._StoreTrueAction) or action.nargs == 0
+        if action.option_strings and not action.required and not flag:
+            assert "default" in formatter._get_help_string(action), f"{prog} {name}"
+    text = parser.format_help()
+    assert text.count("--version") == 2  # in the usage line and in the help
+
+
+def test_help_lists_what_a_user_sets_first_on_top(capsys: pytest.CaptureFixture[str]) -> None:
+    assert search.main(["--help"]) == 0
+    text = capsys.readouterr().out
+    titles = re.findall(r"^(\S[^:\n]*):$", text, re.M)
+    assert titles == ["what to search", "proxy training and step timing", "reward and limits",
+                      "where it runs", "after the search, and output", "general"]
+    for option in ("--cpus-per-trial", "--gpus-per-trial", "--seed"):
+        help_text = text.split(f"  {option} ", 1)[1].split("\n  --", 1)[0]
+        assert "default: " in " ".join(help_text.split()), option
