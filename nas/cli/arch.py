@@ -36,6 +36,7 @@ from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import SpecError
 from search_space.export import timm_kwargs, to_timm
+from search_space.messages import counted
 from search_space.sampling import sample
 from search_space.space_files import load_space
 from search_space.spec import ArchSpec
@@ -182,7 +183,7 @@ def format_table(report: dict[str, Any]) -> str:
     mib = report["activation_bytes"] / 2**20
     out += [
         "",
-        f"resolution   {report['resolution']}  ({report['num_classes']} classes)",
+        f"resolution   {report['resolution']}  ({counted(report['num_classes'], 'class', 'classes')})",
         f"params       {report['params']:,}",
         f"MACs         {format_macs(report['macs'])} ({report['macs']:,})",
         f"activations  {mib:.1f} MiB per image (16-bit, kept for backward)",

@@ -20,6 +20,7 @@ from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
 from nas.validate.config import ValidateConfig
 from search_space.checks import parse_count
 from search_space.errors import NasError
+from search_space.messages import are, counted
 
 if TYPE_CHECKING:
     from nas.search.driver import RunSummary
@@ -181,7 +182,8 @@ def print_summary(summary: RunSummary, plots: list[Path]) -> None:
     from results.report import summary_table
 
     print(summary_table(Leaderboard(summary.run_dir).read()))
-    print(f"\n{summary.finished} candidates ({summary.ok} ok, {summary.failed} failed) in {summary.wall_time_s:.0f} s")
+    print(f"\n{counted(summary.finished, 'candidate')} ({summary.ok} ok, {summary.failed} failed) "
+          f"in {summary.wall_time_s:.0f} s")
     print(f"run directory: {summary.run_dir}")
     print(f"leaderboard:   {summary.run_dir / 'leaderboard.parquet'}")
     print(f"optuna:        {summary.run_dir / 'optuna.journal'}  (view: optuna-dashboard PATH)")
@@ -199,7 +201,8 @@ def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateC
         raise ConfigError("--validate needs --objective train: a surrogate search trains "
                           "nothing, so it has no proxy to validate")
     if args.validate > config.budget:
-        raise ConfigError(f"--validate {args.validate} picks {args.validate} candidates of the "
+        raise ConfigError(f"--validate {args.validate} picks "
+                          f"{counted(args.validate, 'candidate')} of the "
                           f"search; --budget {config.budget} finishes fewer")
     return ValidateConfig(run=config.out, k=args.validate, workers=config.workers,
                           address=config.address, executor=config.executor,
@@ -212,8 +215,9 @@ def interrupted_line(name: str, config: SearchConfig, saved: int | None) -> str:
     if saved is None:
         return f"interrupted by {name} during set-up: nothing was written; run the command again"
     board = Path(config.out) / "leaderboard.parquet"
-    return (f"interrupted by {name}: {saved} of {config.budget} candidates are saved in {board}; "
-            f"run the same command with --out {config.out} to continue")
+    return (f"interrupted by {name}: {saved} of {counted(config.budget, 'candidate')} "
+            f"{are(saved)} saved in {board}; run the same command with --out {config.out} to "
+            "continue")
 
 
 if __name__ == "__main__":

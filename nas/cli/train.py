@@ -121,7 +121,7 @@ def summary_lines(record: dict[str, Any], out: Path) -> str:
              f"at {result['eval_size']} px"]
     if result["test_top1"] is not None:
         lines.append(f"test top-1     {_pair(result['test_top1'], result['test_top1_ema'])}  "
-                     f"at {result['eval_size']} px, {result['test_images']} images")
+                     f"at {result['eval_size']} px, {counted(result['test_images'], 'image')}")
     else:
         lines.append("test top-1     not measured: the data has no test split")
     lines += [f"training dir:  {out}", f"metrics:       {out / 'metrics.parquet'}",

@@ -17,6 +17,7 @@ from nas.run.progress import say_on_stderr, silent
 from nas.run.settings import EXECUTORS
 from nas.validate.config import ValidateConfig
 from search_space.errors import NasError
+from search_space.messages import are, counted
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -87,7 +88,7 @@ def validate(config: ValidateConfig, invocation: Invocation) -> int:
     say = say_on_stderr if config.progress else silent
     summary = run_validation(config, say=say, signals=invocation.signals)
     print(report_lines(summary.statistics))
-    print(f"validation:    {summary.out / 'validation.parquet'}  ({summary.ran} jobs run, "
+    print(f"validation:    {summary.out / 'validation.parquet'}  ({counted(summary.ran, 'job')} run, "
           f"{summary.already} already finished)")
     print(f"statistics:    {summary.out / 'validation.json'}")
     print(f"plot:          {summary.out / 'validation.png'}")
@@ -135,7 +136,7 @@ def _saved(config: ValidateConfig) -> str:
         rows, _ = read_validation(path)
     except (NasError, OSError):
         return "no job had finished"
-    return f"{len(rows)} finished jobs are saved in {path}"
+    return f"{counted(len(rows), 'finished job')} {are(len(rows))} saved in {path}"
 
 
 if __name__ == "__main__":

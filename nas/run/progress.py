@@ -18,6 +18,8 @@ from typing import TextIO
 
 from tqdm import tqdm
 
+from search_space.messages import counted  # here too: the commands' counted nouns
+
 
 def say_on_stderr(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
@@ -25,11 +27,6 @@ def say_on_stderr(line: str) -> None:
 
 def silent(line: str) -> None:
     return None
-
-
-def counted(n: int, noun: str) -> str:
-    """``counted(1, "epoch") == "1 epoch"``, ``counted(4, "epoch") == "4 epochs"``."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def is_terminal(stream: TextIO) -> bool:

@@ -193,10 +193,11 @@ def _eval_size(model: ModelSource, last_train_size: int) -> int:
 
 
 def _lr_line(recipe: Recipe) -> str:
-    decay = (f"x{recipe.decay_rate} every {recipe.decay_epochs} epochs"
+    decay = (f"x{recipe.decay_rate} every {counted(recipe.decay_epochs, 'epoch')}"
              if recipe.schedule == "exponential" else f"{recipe.schedule} to 0")
     return (f"learning rate: {recipe.peak_lr():.4g} ({recipe.optimizer}, batch "
-            f"{recipe.batch_size}), warm-up {recipe.warmup_epochs:g} epochs, then {decay}")
+            f"{recipe.batch_size}), warm-up {counted(float(recipe.warmup_epochs), 'epoch')}, "
+            f"then {decay}")
 
 
 __all__ = ["EVAL_RATIO", "FINAL_TRAINING", "ModelSource", "RecipeFile", "TrainPlan",

@@ -37,6 +37,7 @@ from results.metrics import METRICS_FILE, read_metrics, write_metrics
 from search_space.codec import encode, spec_hash
 from search_space.cost import count_macs, count_params
 from search_space.errors import NasError
+from search_space.messages import counted
 
 Say = Callable[[str], None]
 
@@ -83,8 +84,8 @@ def run_training(config: TrainConfig, model: ModelSource, *, say: Say,
         resume = folder.checkpoint() if stored is not None else None
         done = 0 if resume is None else resume.epochs_run
         if done:
-            say(f"continuing from {folder.checkpoint_file}: {done} of {plan.recipe.epochs} "
-                "epochs already finished")
+            say(f"continuing from {folder.checkpoint_file}: {done} of "
+                f"{counted(plan.recipe.epochs, 'epoch')} already finished")
         record = _record(config, plan, data, target, stored)
         folder.write_record(record)
         result, final = _train(config, plan, data, target, folder, resume, signals)
@@ -137,7 +138,7 @@ def _write_outputs(plan: TrainPlan, folder: TrainFolder, final: TrainState,
                      "result": _result(result, data)})
     test = result.test_top1_ema if result.test_top1_ema is not None else result.test_top1
     plot_curves(read_metrics(folder.path / METRICS_FILE), folder.path / CURVES_PLOT,
-                title=f"{plan.model.name}: {len(plan.recipe.stages) or 1} stage(s), eval at "
+                title=f"{plan.model.name}: {counted(len(plan.recipe.stages) or 1, 'stage')}, eval at "
                       f"{eval_size} px", test_top1=test)
 
 

@@ -35,6 +35,7 @@ from nas.train.plan import RecipeFile, make_plan, spec_model
 from nas.validate.config import LONG_EPOCHS_FACTOR, ValidateConfig
 from proxy_train.recipe import Recipe
 from search_space.codec import decode
+from search_space.messages import counted
 from search_space.spec import ArchSpec
 
 TOP_ALWAYS = 3
@@ -110,7 +111,7 @@ def select_candidates(board: pd.DataFrame, k: int, seed: int, where: str) -> lis
     the leaderboard has fewer than ``k`` ``ok`` rows."""
     ranked = ranked_rows(board)
     if len(ranked) < k:
-        raise ConfigError(f"{where} has {len(ranked)} ok candidate(s); --k {k} needs at least "
+        raise ConfigError(f"{where} has {counted(len(ranked), 'ok candidate')}; --k {k} needs at least "
                           f"{k}: lower --k or let the search run longer")
     top = min(TOP_ALWAYS, k)
     picked = list(range(top))

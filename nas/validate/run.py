@@ -49,6 +49,7 @@ from results.fidelity import scores, statistics, verdict
 from results.leaderboard import Leaderboard
 from results.validation import PLOT_FILE, STATS_FILE, ValidationTable, read_validation, write_json
 from results.validation_plot import plot_validation
+from search_space.messages import counted
 
 Say = Callable[[str], None]
 
@@ -106,10 +107,10 @@ def run_validation(config: ValidateConfig, *, say: Say,
         already = _copy_finished(table, plan, context, reused)
         waiting = [job for job in plan.jobs if job.key not in table.keys()]
         if before:
-            say(f"continuing: {already} of {len(plan.jobs) + len(plan.copied)} jobs already "
-                "finished")
+            say(f"continuing: {already} of "
+                f"{counted(len(plan.jobs) + len(plan.copied), 'job')} already finished")
         elif len(table):
-            say(f"{len(table)} jobs copied: the search's own proxy runs"
+            say(f"{counted(len(table), 'job')} copied: the search's own proxy runs"
                 + (" and finished jobs of --reuse" if reused else ""))
         _run_jobs(config, waiting, context, table, signals, profile)
         stats = statistics(scores(table.rows()), seed=config.seed)
@@ -217,12 +218,13 @@ def _plan_lines(plan: JobPlan, context: JobContext, config: ValidateConfig) -> l
     long = next(job.recipe for job in plan.jobs if job.kind == LONG)
     sizes = sorted({int(stage.resolution or 0) for stage in long.plan(data.resolution)})
     return [
-        f"validating {len(plan.candidates)} candidates: the proxy ({plan.proxy.epochs} epochs "
-        f"at {plan.proxy.train_resolution(data.resolution)} px) {config.seeds} more time(s)"
+        f"validating {counted(len(plan.candidates), 'candidate')}: the proxy "
+        f"({counted(plan.proxy.epochs, 'epoch')} at {plan.proxy.train_resolution(data.resolution)}"
+        f" px) {counted(config.seeds, 'more time')}"
         + (" beside the search's own run" if plan.copied else ""),
-        f"long training: {_long_name(config.recipe)}, {plan.long_epochs} epochs, "
+        f"long training: {_long_name(config.recipe)}, {counted(plan.long_epochs, 'epoch')}, "
         f"{sizes[0]}->{sizes[-1]} px, evaluated at {long.eval_size(data.resolution)} px on "
-        f"the {split} split ({len(held)} images), {config.long_seeds} seed(s)",
+        f"the {split} split ({counted(len(held), 'image')}), {counted(config.long_seeds, 'seed')}",
         *plan.notes,
     ]
 

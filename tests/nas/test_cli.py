@@ -69,12 +69,15 @@ def test_progress_in_a_log_file_is_lines_not_bar_frames(
         tmp_path: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     """stderr here is no terminal (captured), as a log file is."""
     args = [a for a in tiny_args if a != "--no-progress"]
-    assert search.main(["--budget", "2", "--executor", "inline", "--objective", "surrogate",
+    assert search.main(["--budget", "1", "--executor", "inline", "--objective", "surrogate",
                         "--out", str(tmp_path / "search"), *args]) == 0
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert "\r" not in err
-    assert re.search(r"^candidates: 2/2, [0-9:]+ elapsed, about [0-9:]+ left "
-                     r"\(ok=2 failed=0 best=[0-9.]+\)$", err, re.M), err
+    assert re.search(r"^candidates: 1/1, [0-9:]+ elapsed, about [0-9:]+ left "
+                     r"\(ok=1 failed=0 best=[0-9.]+\)$", err, re.M), err
+    # one of a kind is singular
+    assert "\n1 candidate: 1 ok, 0 failed, 0 stopped\n" in out
+    assert "\n1 candidate (1 ok, 0 failed) in " in out
     assert train.main(["--arch", TRAIN_ARCH, "--data", TRAIN_DATA, "--hardware", "cpu",
                        "--batch-size", "16", "--epochs", "2", "--stages", "1",
                        "--out", str(tmp_path / "train")]) == 0
@@ -117,3 +120,15 @@ def test_help_lists_what_a_user_sets_first_on_top(capsys: pytest.CaptureFixture[
     for option in ("--cpus-per-trial", "--gpus-per-trial", "--seed"):
         help_text = text.split(f"  {option} ", 1)[1].split("\n  --", 1)[0]
         assert "default: " in " ".join(help_text.split()), option
+
+
+def test_one_of_a_kind_is_singular(capsys: pytest.CaptureFixture[str]) -> None:
+    from nas.train.config import TrainConfig
+    from nas.train.plan import make_plan, spec_model
+    from search_space.codec import decode
+
+    config = TrainConfig(arch=TRAIN_ARCH, out="unused", epochs=10, stages=1)
+    plan = make_plan(config, spec_model(decode(TRAIN_ARCH)), 24, cuda=False)
+    assert ", warm-up 1 epoch, then cosine to 0" in plan.notes[-1]
+    assert arch.main(["show", TRAIN_ARCH, "--num-classes", "1"]) == 0
+    assert "resolution   224  (1 class)" in capsys.readouterr().out
