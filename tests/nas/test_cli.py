@@ -132,3 +132,19 @@ def test_one_of_a_kind_is_singular(capsys: pytest.CaptureFixture[str]) -> None:
     assert ", warm-up 1 epoch, then cosine to 0" in plan.notes[-1]
     assert arch.main(["show", TRAIN_ARCH, "--num-classes", "1"]) == 0
     assert "resolution   224  (1 class)" in capsys.readouterr().out
+
+
+def test_the_readme_installs_extras_from_the_clone() -> None:
+    """The project is on no package index: ``pip install "effnas[dashboard]"`` finds nothing."""
+    if sys.version_info >= (3, 11):
+        import tomllib
+    else:
+        import tomli as tomllib
+
+    extras = tomllib.loads((REPO / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    readme = (REPO / "README.md").read_text()
+    assert not re.search(r"pip install ['\"]?effnas", readme)
+    named = re.findall(r"pip install -e ['\"]\.\[([a-z,]+)\]['\"]", readme)
+    assert {"dashboard", "onnx"} <= {e for group in named for e in group.split(",")}
+    assert all(e in extras for group in named for e in group.split(","))

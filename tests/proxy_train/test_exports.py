@@ -128,7 +128,7 @@ def test_without_the_onnx_extra_the_error_names_it(
     assert main(["export", "efficientnetv2-b0", "--format", "onnx", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == ("error: ONNX export needs the optional extra 'onnx' (missing module "
-                   "'onnxruntime'): pip install 'effnas[onnx]'\n")
+                   "'onnxruntime'): pip install -e '.[onnx]' in the effnas clone\n")
     assert not out.exists()
 
 
