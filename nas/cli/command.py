@@ -4,7 +4,8 @@ run into one line and an exit status.
 * Bad input (a ``NasError``, or argparse's own errors: ``nas.cli.parser``): one
   ``error: ...`` line on stderr, exit status 2.
 * SIGINT / SIGTERM (``nas.run.interrupt``): the line the command keeps ready in
-  :attr:`Invocation.interrupted` (what is saved, how to continue), exit status 130 / 143.
+  :attr:`Invocation.interrupted` (what is saved, how to continue), exit status 130 / 143;
+  another signal while that line is made and printed is ignored.
 * A closed stdout pipe (``nas-arch sample --n 2000 | head -1``): nothing more is written and
   the status is 141, that of a process ended by SIGPIPE, as ``seq 1000000 | head -1`` gives.
 """
@@ -16,9 +17,11 @@ import os
 import select
 import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
-from nas.run.interrupt import Interrupted, StopSignals
+from nas.run.interrupt import SIGNALS, Interrupted, StopSignals
 from search_space.errors import NasError
 
 CLOSED_PIPE_STATUS = 128 + signal.SIGPIPE
@@ -63,13 +66,29 @@ def run_command(parser: argparse.ArgumentParser, run: Run, argv: list[str] | Non
     except KeyboardInterrupt as stop:
         name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
         say = invocation.interrupted if invocation is not None else nothing_written
-        print(say(name), file=sys.stderr)
+        with _signals_ignored():  # one more Ctrl-C must not cut the line short
+            print(say(name), file=sys.stderr)
         return stop.exit_code if isinstance(stop, Interrupted) else 130
     except BrokenPipeError:
         if not _stdout_closed():
             raise  # another pipe or socket broke: not the reader of our output going away
         _discard_stdout()
         return CLOSED_PIPE_STATUS
+
+
+@contextmanager
+def _signals_ignored() -> Iterator[None]:
+    """SIGINT and SIGTERM ignored for the moment the interrupt line is made (it may read the
+    run folder) and printed."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _stdout_closed() -> bool:

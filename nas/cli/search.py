@@ -211,13 +211,29 @@ def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateC
 
 
 def interrupted_line(name: str, config: SearchConfig, saved: int | None) -> str:
-    """The one line an interrupted search prints: what was saved, how to continue."""
-    if saved is None:
-        return f"interrupted by {name} during set-up: nothing was written; run the command again"
+    """The one line an interrupted search prints: what was saved, how to continue. ``saved``:
+    the rows on disk as the run counted them when it stopped; without that count (a second
+    signal cut the first one's clean stop short) the run folder is read."""
     board = Path(config.out) / "leaderboard.parquet"
+    if saved is None:
+        saved = saved_rows(config.out)
+    if not saved:
+        return f"interrupted by {name} during set-up: nothing was written; run the command again"
     return (f"interrupted by {name}: {saved} of {counted(config.budget, 'candidate')} "
             f"{are(saved)} saved in {board}; run the same command with --out {config.out} to "
             "continue")
+
+
+def saved_rows(out: str) -> int | None:
+    """How many rows the run folder ``out`` holds (None: none, or it cannot be read)."""
+    from results.leaderboard import Leaderboard
+
+    if not Path(out).is_dir():
+        return None
+    try:
+        return len(Leaderboard(out)) or None
+    except (NasError, OSError):  # unreadable: say nothing rather than something wrong
+        return None
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -17,6 +18,7 @@ import pytest
 from nas.cli import arch, scale, search, train, validate
 from nas.cli.command import CLOSED_PIPE_STATUS
 from nas.cli.parser import DefaultsFormatter
+from nas.run.interrupt import Interrupted
 
 REPO = Path(__file__).resolve().parents[2]
 TRAIN_ARCH = "stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-cls10"
@@ -148,3 +150,24 @@ def test_the_readme_installs_extras_from_the_clone() -> None:
     named = re.findall(r"pip install -e ['\"]\.\[([a-z,]+)\]['\"]", readme)
     assert {"dashboard", "onnx"} <= {e for group in named for e in group.split(",")}
     assert all(e in extras for group in named for e in group.split(","))
+
+
+def test_an_interrupt_without_a_count_says_what_the_run_folder_holds(
+        run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """A second Ctrl-C cuts the first one's clean stop short: the interrupt that ends the
+    command carries no count of the rows saved, and the line reads it from the run folder."""
+    def second_ctrl_c(*args: object, **kwargs: object) -> None:
+        raise Interrupted(signal.SIGINT)
+
+    monkeypatch.setattr("nas.search.run.run_search", second_ctrl_c)
+    args = ["--budget", "3", "--executor", "inline", "--out", str(run_copy), *tiny_args]
+    assert search.main(args) == 130
+    assert capsys.readouterr().err == (
+        f"interrupted by SIGINT: 1 of 3 candidates is saved in "
+        f"{run_copy / 'leaderboard.parquet'}; run the same command with --out {run_copy} to "
+        "continue\n")
+    empty = run_copy.parent / "empty"
+    assert search.main([*args[:4], "--out", str(empty), *tiny_args]) == 130
+    assert capsys.readouterr().err == ("interrupted by SIGINT during set-up: nothing was "
+                                       "written; run the command again\n")
