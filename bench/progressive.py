@@ -35,8 +35,9 @@ import torch
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from nas.cli.train import train_model
 from nas.train.config import TrainConfig
-from nas.train.plan import TrainPlan, make_plan, resolve_model
+from nas.train.plan import TrainPlan, make_plan
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import cpu_model, resolve_hardware
 from proxy_train.loop import TrainResult, train
@@ -51,7 +52,7 @@ def recipes(args: argparse.Namespace, data: DataSplits, cuda: bool) -> dict[str,
     half = max(8, full // 2)
     common = dict(arch=args.arch, out="unused", data=args.data, epochs=args.epochs,
                   batch_size=args.batch_size, eval_size=args.eval_size)
-    model = resolve_model(TrainConfig(**common))  # type: ignore[arg-type]
+    model = train_model(TrainConfig(**common))  # type: ignore[arg-type]
     fixed = make_plan(TrainConfig(**common, recipe="fixed", sizes=(full, full)),  # type: ignore[arg-type]
                       model, data.resolution, cuda=cuda, num_classes=data.num_classes)
     progressive = make_plan(TrainConfig(**common, stages=args.stages,  # type: ignore[arg-type]

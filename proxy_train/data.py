@@ -38,6 +38,7 @@ import torch
 from proxy_train.datasets.base import RawSource
 from proxy_train.errors import DataError
 from search_space.checks import is_int
+from search_space.messages import counted
 
 SOURCE_KINDS: tuple[str, ...] = ("synthetic", "folder", "cifar10", "cifar100", "parquet")
 
@@ -232,7 +233,8 @@ def _stratified_split(labels: np.ndarray, num_classes: int, fraction: float,
     for c in range(num_classes):
         rows = np.flatnonzero(labels == c)
         if len(rows) < 2:
-            raise DataError(f"{where}: class {names[c]!r} has {len(rows)} training image(s); "
+            raise DataError(f"{where}: class {names[c]!r} has "
+                            f"{counted(len(rows), 'training image')}; "
                             "need at least 2 (one for minival, one for training)")
         n_val = min(len(rows) - 1, max(1, round(fraction * len(rows))))
         picked = rng.permutation(rows)

@@ -1,9 +1,9 @@
 """Weights out of the toolkit: an ONNX graph, or a checkpoint that timm loads.
 
-What is exported is an :class:`ExportSource`: a trained model file (``model.pt``, a folder
-holding one, or any file ``proxy_train.model_file`` wrote; EMA weights unless
-``weights="final"``), or any architecture ``nas-arch`` takes (a preset, a JSON file, a
-canonical string), built with random initialisation from a fixed seed. Both exports check
+What is exported is an :class:`ExportSource` (:func:`export_source`): a trained model file's
+network (``proxy_train.model_file``; EMA weights unless ``weights="final"``), or an
+architecture built with random initialisation from a fixed seed. Which one a user named is
+decided by the command layer's model reference (``nas.cli.models``). Both exports check
 their result before writing, write atomically and leave no file when they fail.
 
 * :func:`write_onnx`: see :mod:`proxy_train.onnx_export`.
@@ -15,7 +15,6 @@ their result before writing, write atomically and leave no file when they fail.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,20 +26,17 @@ from torch import nn
 
 from proxy_train.errors import ExportError
 from proxy_train.files import atomic_write
-from proxy_train.model_file import WEIGHTS, load_model
+from proxy_train.model_file import WEIGHTS, TrainedModel
 from proxy_train.onnx_export import TOLERANCE as ONNX_TOLERANCE
 from proxy_train.onnx_export import OnnxExport, export_onnx
 from search_space.codec import encode, spec_hash
-from search_space.errors import SpecError
 from search_space.model import build_model
-from search_space.resolve import find_preset, resolve_arch
 from search_space.spec import ArchSpec
 from search_space.timm_keys import checkpoint_metadata, timm_snippet, timm_state_dict
 
 RANDOM_INIT = "random init"
 INIT_SEED = 0
 NORMALIZATION = "(pixel - 128) / 128"
-_ZIP_MAGIC = b"PK\x03\x04"  # torch.save writes a zip archive
 
 
 @dataclass(frozen=True)
@@ -56,49 +52,26 @@ class ExportSource:
     origin: str
 
 
-def is_model_file(ref: str) -> bool:
-    """Whether ``ref`` names a trained model file (or a folder holding ``model.pt``)."""
-    path = Path(ref)
-    try:
-        if path.is_dir():
-            return (path / "model.pt").is_file()
-        if not path.is_file():
-            return False
-        with path.open("rb") as handle:
-            return path.suffix in (".pt", ".pth") or handle.read(4) == _ZIP_MAGIC
-    except (OSError, ValueError):  # a name too long for the file system, or a NUL byte
-        return False
-
-
-def load_source(ref: str, *, weights: str | None = None,
-                num_classes: int | None = None) -> ExportSource:
-    """The network ``ref`` names: a model file's weights (``weights``: ``'ema'``, the
-    default, or ``'final'``) or an architecture with random initialisation."""
-    if is_model_file(ref):
-        trained = load_model(ref)
-        if num_classes is not None and num_classes != trained.num_classes:
-            raise ExportError(f"--num-classes {num_classes} does not match the model file's "
-                              f"{trained.num_classes} classes")
+def export_source(spec: ArchSpec, *, trained: TrainedModel | None = None,
+                  weights: str | None = None, eval_size: int | None = None,
+                  origin: str) -> ExportSource:
+    """The network to export: a model file's (``trained``) with its ``weights`` (``'ema'``,
+    the default, or ``'final'``), or ``spec`` with random initialisation (no ``weights``)."""
+    if trained is not None:
         chosen = weights or "ema"
         if chosen not in WEIGHTS:
             raise ExportError(f"weights {chosen!r} not in {WEIGHTS}")
         used = chosen if chosen == "final" or trained.ema is not None else "final"
         return ExportSource(spec=trained.spec, model=trained.build(chosen), weights=used,
-                            eval_size=trained.eval_size, origin=ref)
+                            eval_size=trained.eval_size, origin=origin)
     if weights is not None:
-        raise ExportError(f"weights {weights!r} apply to a model file; {ref!r} is an "
+        raise ExportError(f"weights {weights!r} apply to a model file; {origin!r} is an "
                           "architecture (exported with random initialisation)")
-    spec = resolve_arch(ref)
-    if num_classes is not None:
-        if num_classes < 1:
-            raise SpecError(f"--num-classes {num_classes} must be >= 1")
-        spec = dataclasses.replace(spec, num_classes=num_classes)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(INIT_SEED)
         model = build_model(spec).eval()
-    preset = find_preset(ref)
-    return ExportSource(spec=spec, model=model, weights=RANDOM_INIT,
-                        eval_size=preset.eval_size if preset is not None else None, origin=ref)
+    return ExportSource(spec=spec, model=model, weights=RANDOM_INIT, eval_size=eval_size,
+                        origin=origin)
 
 
 def write_onnx(source: ExportSource, out: str | os.PathLike[str], *, resolution: int,
@@ -136,5 +109,5 @@ def write_timm_checkpoint(source: ExportSource, out: str | os.PathLike[str]) -> 
                                                resolution=source.eval_size))
 
 
-__all__ = ["ONNX_TOLERANCE", "ExportSource", "TimmCheckpoint", "is_model_file", "load_source",
-           "write_onnx", "write_timm_checkpoint"]
+__all__ = ["ONNX_TOLERANCE", "ExportSource", "TimmCheckpoint", "export_source", "write_onnx",
+           "write_timm_checkpoint"]

@@ -62,7 +62,8 @@ def _require() -> dict[str, ModuleType]:
         return {name: importlib.import_module(name) for name in _MODULES}
     except ImportError as exc:
         raise ExportError(f"ONNX export needs the optional extra '{EXTRA}' (missing module "
-                          f"{exc.name!r}): pip install 'effnas[{EXTRA}]'") from None
+                          f"{exc.name!r}): pip install -e '.[{EXTRA}]' in the effnas "
+                          "clone") from None
 
 
 @contextmanager

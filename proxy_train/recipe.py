@@ -150,7 +150,8 @@ class Recipe:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(obj) - known)
         if unknown:
-            raise RecipeError(f"unknown recipe field(s) {unknown}; expected some of "
+            raise RecipeError(f"unknown recipe {'field' if len(unknown) == 1 else 'fields'} "
+                              f"{unknown}; expected some of "
                               f"{sorted(known)}")
         values = dict(obj)
         values["stages"] = _stages(values.get("stages", ()))

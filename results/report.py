@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator
 from results.pareto import pareto_mask
 from results.schema import STATUSES
 from search_space.codec import decode
+from search_space.messages import counted
 from search_space.spec import FUSED
 
 REWARD_PLOT = "reward.png"
@@ -40,7 +41,7 @@ def status_counts(df: pd.DataFrame) -> str:
     counts = df["status"].value_counts() if len(df) else pd.Series(dtype=int)
     parts = [f"{int(counts.get(s, 0))} {s}" for s in STATUSES]
     extra = [f"{int(n)} {s}" for s, n in counts.items() if s not in STATUSES]
-    return f"{len(df)} candidates: " + ", ".join(parts + extra)
+    return f"{counted(len(df), 'candidate')}: " + ", ".join(parts + extra)
 
 
 def block_pattern(arch: str) -> str:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from proxy_train.progressive import DEFAULT_EPOCHS, SOURCES, recipe_for
-from scaling.base_source import RECIPE_NAMES, Base
+from scaling.base import RECIPE_NAMES, Base
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, make_record
 from scaling.rules import (

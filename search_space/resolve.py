@@ -101,3 +101,8 @@ def _exists(path: Path) -> bool:
 
 def _looks_like_path(text: str) -> bool:
     return text.endswith(".json") or "/" in text or "\\" in text
+
+
+def preset_of(spec: ArchSpec) -> Preset | None:
+    """The preset whose spec ``spec`` is, or ``None``."""
+    return next((preset for preset in PRESETS.values() if preset.spec == spec), None)

@@ -36,6 +36,7 @@ from typing import Any
 from search_space.checks import is_int
 from search_space.cost import count_macs, count_params
 from search_space.errors import ConstraintError, SpaceError
+from search_space.messages import counted
 from search_space.space import SearchSpace
 from search_space.spec import FUSED, MBCONV, ArchSpec, StageSpec
 from search_space.suggesters import (
@@ -164,7 +165,7 @@ def check_in_space(space: SearchSpace, spec: ArchSpec) -> None:
     n, lo, hi = len(spec.stages), space.min_stages, len(space.stages)
     if not lo <= n <= hi:
         allowed = f"{hi}" if lo == hi else f"{lo} to {hi}"
-        raise SpaceError(f"spec has {n} stages; space {space.name!r} allows {allowed}")
+        raise SpaceError(f"spec has {counted(n, 'stage')}; space {space.name!r} allows {allowed}")
     for name in ("stem_channels", "head_channels"):
         if getattr(spec, name) != getattr(space, name):
             raise SpaceError(f"{name} {getattr(spec, name)} != {getattr(space, name)} "

@@ -10,30 +10,33 @@ Examples::
     nas-arch export runs/train/model.pt --format onnx --out model.onnx
     nas-arch export runs/train/model.pt --format timm-weights --out model.safetensors
 
-An architecture (``SPEC``) is a preset name, a JSON file or a canonical string (see
-``search_space.resolve``). Errors print one ``error: ...`` line to stderr and exit with 2.
+A model (``SPEC``) is whatever ``nas.cli.models`` resolves: a preset name, a canonical string,
+a JSON file (a spec, a search's ``best.json``), a search's run folder or leaderboard (its best
+row), a ``nas-scale`` output of one model, or a trained model file. Errors print one
+``error: ...`` line to stderr and exit with 2.
 
-The weight formats (``onnx``, ``timm-weights``) also take a trained model file and need torch,
-so their implementation, ``proxy_train.exports``, is imported only when one is asked for: the
-one place where this command reaches above ``search_space``.
+The weight formats (``onnx``, ``timm-weights``) need torch, so their implementation,
+``proxy_train.exports``, is imported only when one is asked for (as torch is for a model file
+and pandas for a leaderboard: a spec alone needs only ``search_space``).
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import random
-import sys
 from collections.abc import Sequence
 from typing import Any
 
+from nas.cli.command import run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
+from nas.run.progress import say_on_stderr
 from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
-from search_space.errors import NasError, SpecError
+from search_space.errors import SpecError
 from search_space.export import timm_kwargs, to_timm
-from search_space.resolve import find_preset, resolve_arch
+from search_space.messages import counted
 from search_space.sampling import sample
 from search_space.space_files import load_space
 from search_space.spec import ArchSpec
@@ -43,17 +46,13 @@ WEIGHT_FORMATS = ("onnx", "timm-weights")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run ``nas-arch``; returns the exit code (0 ok, 2 user error)."""
-    parser = _parser()
-    try:
-        args = parser.parse_args(argv)
-    except SystemExit as exc:  # argparse already printed the error (or --help)
-        return exc.code if isinstance(exc.code, int) else 2
-    try:
-        return args.run(args)
-    except NasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    """Run ``nas-arch``; returns the exit code (0 ok, 2 user error; ``nas.cli.command``)."""
+    return run_command(_parser(), lambda invocation: invocation.args.run(invocation.args), argv)
+
+
+SPEC_HELP = ("preset name, canonical string, JSON file (spec, best.json), a search's run "
+             "folder or leaderboard (its best row), a nas-scale output of one model, or a model "
+             "file")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -63,45 +62,39 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     show = sub.add_parser("show", help="per-stage table of params and MACs")
-    show.add_argument("arch", metavar="SPEC", help="preset name, JSON file or canonical string")
+    show.add_argument("arch", metavar="SPEC", help=SPEC_HELP)
     show.add_argument("--resolution", type=int, default=None,
-                      help="input size in pixels (default: the preset's eval size, else 224)")
-    show.add_argument("--num-classes", type=int, default=None, help="replace the class count")
+                      help="input size in pixels (default: the model's eval size, else 224)")
+    show.add_argument("--num-classes", type=int, default=None,
+                      help="replace the class count (default: the model's)")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.set_defaults(run=_show)
 
     smp = sub.add_parser("sample", help="sample architectures from a search space")
-    smp.add_argument("--space", required=True, help="space name (paper, v2s) or TOML file")
-    smp.add_argument("--n", type=int, default=1, help="how many specs (default 1)")
-    smp.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    smp.add_argument("--num-classes", type=int, default=1000, help="class count (default 1000)")
+    smp.add_argument("--space", required=True, help="space name (paper, v2s, v2b0) or TOML file")
+    smp.add_argument("--n", type=int, default=1, help="how many specs")
+    smp.add_argument("--seed", type=int, default=0, help="random seed")
+    smp.add_argument("--num-classes", type=int, default=1000, help="class count")
     smp.add_argument("--json", action="store_true", help="JSON lines with arch, hash, params")
     smp.set_defaults(run=_sample)
 
     exp = sub.add_parser("export", help="export to spec JSON, timm arch_def, ONNX or timm weights")
-    exp.add_argument("arch", metavar="SPEC",
-                     help="preset name, JSON file, canonical string, or (onnx, timm-weights) a "
-                          "model file")
-    exp.add_argument("--format", choices=("json", "timm") + WEIGHT_FORMATS, default="json",
-                     help="output format (default json)")
-    exp.add_argument("--num-classes", type=int, default=None, help="replace the class count")
-    exp.add_argument("--out", default=None, help="output file (onnx, timm-weights)")
-    exp.add_argument("--resolution", type=int, default=None,
-                     help="onnx input size (default: the model file's or preset's eval size, "
-                          "else 224)")
-    exp.add_argument("--batch", default="dynamic", help="onnx batch: dynamic (default) or N")
-    exp.add_argument("--weights", choices=("ema", "final"), default=None,
-                     help="weights of a model file (default ema)")
+    exp.add_argument("arch", metavar="SPEC", help=SPEC_HELP)
+    what = exp.add_argument_group("what to write")
+    what.add_argument("--format", choices=("json", "timm") + WEIGHT_FORMATS, default="json",
+                      help="output format")
+    what.add_argument("--out", default=None,
+                      help="output file of onnx and timm-weights (default: none; they need it)")
+    what.add_argument("--num-classes", type=int, default=None,
+                      help="replace the class count (default: the model's)")
+    what.add_argument("--weights", choices=("ema", "final"), default=None,
+                      help="weights of a model file (default: ema)")
+    onnx = exp.add_argument_group("onnx")
+    onnx.add_argument("--resolution", type=int, default=None,
+                      help="input size (default: the model's eval size, else 224)")
+    onnx.add_argument("--batch", default="dynamic", help="batch: dynamic or N")
     exp.set_defaults(run=_export)
     return parser
-
-
-def _resolve(ref: str, num_classes: int | None) -> ArchSpec:
-    spec = resolve_arch(ref)
-    if num_classes is not None:
-        _check_positive("--num-classes", num_classes)
-        spec = dataclasses.replace(spec, num_classes=num_classes)
-    return spec
 
 
 def _check_positive(flag: str, value: int) -> None:
@@ -113,13 +106,11 @@ def _check_positive(flag: str, value: int) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    spec = _resolve(args.arch, args.num_classes)
-    resolution = args.resolution
-    if resolution is None:
-        preset = find_preset(args.arch)
-        resolution = preset.eval_size if preset is not None else DEFAULT_RESOLUTION
-    _check_positive("--resolution", resolution)
-    report = describe(spec, resolution)
+    model = resolve_model(args.arch, num_classes=args.num_classes, target_option=None)
+    if args.resolution is not None:
+        _check_positive("--resolution", args.resolution)
+    resolution = args.resolution or model.eval_size or DEFAULT_RESOLUTION
+    report = describe(model.spec, resolution)
     if args.json:
         print(json.dumps(report))
     else:
@@ -192,7 +183,7 @@ def format_table(report: dict[str, Any]) -> str:
     mib = report["activation_bytes"] / 2**20
     out += [
         "",
-        f"resolution   {report['resolution']}  ({report['num_classes']} classes)",
+        f"resolution   {report['resolution']}  ({counted(report['num_classes'], 'class', 'classes')})",
         f"params       {report['params']:,}",
         f"MACs         {format_macs(report['macs'])} ({report['macs']:,})",
         f"activations  {mib:.1f} MiB per image (16-bit, kept for backward)",
@@ -240,7 +231,7 @@ def _sample(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     if args.format in WEIGHT_FORMATS:
         return _export_weights(args)
-    spec = _resolve(args.arch, args.num_classes)
+    spec = resolve_model(args.arch, num_classes=args.num_classes, target_option=None).spec
     if args.format == "json":
         print(to_json(spec))
     else:
@@ -273,12 +264,15 @@ def _export_weights(args: argparse.Namespace) -> int:
         _check_positive("--resolution", args.resolution)
     from proxy_train import exports  # torch and model files: see the module docstring
 
-    source = exports.load_source(args.arch, weights=args.weights, num_classes=args.num_classes)
+    model = resolve_model(args.arch, num_classes=args.num_classes, target_option=None)
+    source = exports.export_source(model.spec, trained=model.trained, weights=args.weights,
+                                   eval_size=model.eval_size, origin=args.arch)
     origin = f"{source.origin}: {encode(source.spec)} ({source.weights} weights)"
     if args.format == "onnx":
         print(origin)
         size = args.resolution or source.eval_size or DEFAULT_RESOLUTION
-        done = exports.write_onnx(source, args.out, resolution=size, batch=batch, progress=print)
+        done = exports.write_onnx(source, args.out, resolution=size, batch=batch,
+                                  progress=say_on_stderr)  # stdout: results only
         print(f"onnxruntime vs torch: max abs difference {done.max_abs_diff:.2e} (largest "
               f"logit {done.output_scale:.2g}; allowed {exports.ONNX_TOLERANCE:g})")
         print(f"wrote {done.path} ({done.size_bytes / 2**20:.1f} MiB, opset {done.opset}, input "
@@ -298,3 +292,7 @@ def _batch(text: str) -> int | None:
     if not text.isdigit() or int(text) < 1:
         raise SpecError(f"--batch {text!r} must be 'dynamic' or a whole number >= 1")
     return int(text)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

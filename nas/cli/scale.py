@@ -7,9 +7,10 @@ Examples::
     nas-scale --base best.json --params 80M --recipe released
     nas-scale --base efficientnetv2-s --target XL --max-size 512 --verify --verify-batch 2
 
-``--base`` is a preset name, a spec/result JSON file (optionally with ``train_size`` /
-``eval_size``), a canonical architecture string, or a search leaderboard (a run folder or a
-``.parquet`` file; the ``--rank``-th best ``ok`` row by reward). The table is always printed;
+``--base`` is any model reference (``nas.cli.models``): a preset name, a spec/result JSON file
+(optionally with ``train_size`` / ``eval_size``), a canonical architecture string, a search
+leaderboard (a run folder or a ``.parquet`` file; the ``--rank``-th best ``ok`` row by reward),
+a ``nas-scale`` output of one model, or a trained model file. The table is always printed;
 the JSON report (schema in ``scaling.output``) goes to ``--out``, by default
 ``runs/scale/<base hash>_<targets>.json``.
 """
@@ -18,21 +19,21 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from nas.cli.command import Invocation, run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
 from proxy_train.progressive import SOURCES
-from scaling.base_source import load_base
+from scaling.base import Base
 from scaling.derive import ScaleRequest, derive
 from scaling.errors import ScalingError
 from scaling.output import ModelRecord, ScaleReport, write_scaled
 from scaling.rules import DEFAULT_MAX_SIZE, TARGET_PHI
 from scaling.table import format_table
 from search_space import checks
-from search_space.errors import NasError
 
 
 def parse_count(text: str, what: str = "count") -> int:
@@ -61,63 +62,77 @@ def build_parser() -> argparse.ArgumentParser:
         prog="nas-scale",
         description="Derive bigger models from a searched base (EfficientNetV2 scaling) and "
                     "their progressive-learning recipes.")
-    p.add_argument("--base", required=True,
-                   help="preset, spec/result JSON file, arch string, or leaderboard "
-                        "(run folder or .parquet)")
-    p.add_argument("--target", action="append",
-                   help=f"{', '.join(TARGET_PHI)}; repeat or comma-separate (M,L,XL)")
-    p.add_argument("--params", help="parameter budget, e.g. 80M (largest scaling that fits)")
-    p.add_argument("--macs", help="MACs budget at the eval size, e.g. 30G")
-    p.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
-                   help="cap on the eval image size (default %(default)s)")
-    p.add_argument("--base-size", type=int,
-                   help="eval size of the base (default: the preset's or the file's, else 384)")
-    p.add_argument("--rank", type=int, default=1,
-                   help="which leaderboard row: K-th best ok row by reward (default 1)")
-    p.add_argument("--recipe", choices=SOURCES, default="paper",
-                   help="progressive-learning values: paper (Table 6) or released (code)")
-    p.add_argument("--epochs", type=int, default=350, help="total epochs (default 350)")
-    p.add_argument("--out", help="JSON report path, or a folder for it (default "
-                                 "runs/scale/<hash>_<targets>.json)")
-    p.add_argument("--verify", action="store_true",
-                   help="time one training step of each target at its train size")
-    p.add_argument("--hardware", default="auto", help="hardware profile for --verify")
-    p.add_argument("--verify-batch", type=int,
-                   help="batch for --verify (default: the hardware profile's timing batch)")
-    p.add_argument("--verify-budget", type=float, default=10.0,
-                   help="seconds per timed target for --verify (default 10)")
+    what = p.add_argument_group("base and targets")
+    what.add_argument("--base", required=True,
+                      help="preset, spec/result JSON file, arch string, leaderboard (run folder "
+                           "or .parquet), nas-scale output of one model, or model file")
+    what.add_argument("--rank", type=int, default=1,
+                      help="which leaderboard row: K-th best ok row by reward")
+    what.add_argument("--target", action="append",
+                      help=f"{', '.join(TARGET_PHI)}; repeat or comma-separate (M,L,XL) "
+                           "(default: none, then --params or --macs)")
+    what.add_argument("--params", help="parameter budget, e.g. 80M: the largest scaling that "
+                                       "fits (default: none)")
+    what.add_argument("--macs", help="MACs budget at the eval size, e.g. 30G (default: none)")
+    what.add_argument("--out", help="JSON report path, or a folder for it (default "
+                                    "runs/scale/<hash>_<targets>.json)")
+    rule = p.add_argument_group("rule and recipe")
+    rule.add_argument("--max-size", type=int, default=DEFAULT_MAX_SIZE,
+                      help="cap on the eval image size")
+    rule.add_argument("--base-size", type=int,
+                      help="eval size of the base (default: the preset's or the file's, else "
+                           "384)")
+    rule.add_argument("--recipe", choices=SOURCES, default="paper",
+                      help="progressive-learning values: paper (Table 6) or released (code)")
+    rule.add_argument("--epochs", type=int, default=350, help="total epochs")
+    verify = p.add_argument_group("measuring the targets")
+    verify.add_argument("--verify", action="store_true",
+                        help="time one training step of each target at its train size")
+    verify.add_argument("--hardware", default="auto", help="hardware profile for --verify")
+    verify.add_argument("--verify-batch", type=int,
+                        help="batch for --verify (default: the hardware profile's timing "
+                             "batch)")
+    verify.add_argument("--verify-budget", type=float, default=10.0,
+                        help="seconds per timed target for --verify")
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run ``nas-scale``; returns the exit code (0 ok, 2 user error; ``nas.cli.command``)."""
+    return run_command(build_parser(), _run, argv)
+
+
+def _run(invocation: Invocation) -> int:
+    args = invocation.args
+    if args.params is not None and args.macs is not None:
+        raise ScalingError("give one budget, --params or --macs, not both")
+    request = ScaleRequest(
+        targets=parse_targets(args.target),
+        params=None if args.params is None else parse_count(args.params, "--params"),
+        macs=None if args.macs is None else parse_count(args.macs, "--macs"),
+        max_size=args.max_size, recipe=args.recipe, epochs=args.epochs,
+        base_eval_size=args.base_size,
+    )
+    report = derive(load_base(args.base, args.rank), request)
+    if args.verify:
+        report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
+    out = Path(args.out) if args.out else default_out(report)
+    if out.is_dir():  # a folder: the report goes inside it, under its default name
+        out = out / default_out(report).name
+    print(format_table(report))
     try:
-        if args.params is not None and args.macs is not None:
-            raise ScalingError("give one budget, --params or --macs, not both")
-        request = ScaleRequest(
-            targets=parse_targets(args.target),
-            params=None if args.params is None else parse_count(args.params, "--params"),
-            macs=None if args.macs is None else parse_count(args.macs, "--macs"),
-            max_size=args.max_size, recipe=args.recipe, epochs=args.epochs,
-            base_eval_size=args.base_size,
-        )
-        base = load_base(args.base, args.rank)
-        report = derive(base, request)
-        if args.verify:
-            report = _verify(report, args.hardware, args.verify_batch, args.verify_budget)
-        out = Path(args.out) if args.out else default_out(report)
-        if out.is_dir():  # a folder: the report goes inside it, under its default name
-            out = out / default_out(report).name
-        print(format_table(report))
         write_scaled(report, out)
-    except NasError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except OSError as exc:
-        print(f"error: cannot write the report: {exc}", file=sys.stderr)
-        return 2
+        raise ScalingError(f"cannot write the report: {exc}") from None
     print(f"\nwrote {out}")
     return 0
+
+
+def load_base(ref: str, rank: int = 1) -> Base:
+    """``--base`` (with ``--rank``) as scaling's :class:`Base` (``nas.cli.models``)."""
+    model = resolve_model(ref, rank=rank, target_option=None)
+    return Base(model.spec, model.source, model.train_size, model.eval_size, model.preset,
+                model.name)
 
 
 def default_out(report: ScaleReport) -> Path:

@@ -13,11 +13,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from nas.cli.command import Invocation, run_command
+from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
-from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import counted, say_on_stderr, silent
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
-from search_space.errors import NasError
+from nas.train.plan import ModelSource
+from scaling.base import RECIPE_NAMES
 
 if TYPE_CHECKING:
     from nas.train.record import TrainRecord
@@ -27,30 +29,40 @@ def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-train", description=(
         "Train a searched or scaled model with progressive learning (EfficientNetV2, "
         "section 4)."))
-    p.add_argument("--arch", required=True, help=(
+    what = p.add_argument_group("what to train")
+    what.add_argument("--arch", required=True, help=(
         "preset, architecture string, spec JSON, a search's best.json or run folder "
-        "(--rank K), or a nas-scale output (--target NAME)"))
-    p.add_argument("--data", default="synthetic", help=(
+        "(--rank K), a nas-scale output (--target NAME), or a model file"))
+    what.add_argument("--rank", type=int, default=1,
+                      help="leaderboard row to train when --arch is a search (1: the best)")
+    what.add_argument("--target", help="the model of a nas-scale output to train (M, L, ... "
+                                       "or base; default: its only one)")
+    what.add_argument("--data", default="synthetic", help=(
         "synthetic[:opts], folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH"))
-    p.add_argument("--recipe", default="progressive",
-                   help="progressive (default), fixed, or a recipe file (JSON or TOML)")
-    p.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, 350)")
-    p.add_argument("--stages", type=int, help="progressive stages (default: 4)")
-    p.add_argument("--sizes", help="first and last training image size, MIN:MAX")
-    p.add_argument("--eval-size", type=int, help="evaluation image size (default: the model's)")
-    p.add_argument("--batch-size", type=int, help="training batch (default: 128 on GPUs, 64 "
-                                                  "on CPUs)")
-    p.add_argument("--hardware", default="auto", help="auto, cpu, v100, a100, h100, ...")
-    p.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
-                                 "existing training there continues")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--ema", type=float, default=DEFAULT_EMA,
-                   help=f"EMA decay of the weights (default {DEFAULT_EMA}; 0: none)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the training step")
-    p.add_argument("--target", help="the model of a nas-scale output to train (M, L, ...)")
-    p.add_argument("--rank", type=int, default=1, help="leaderboard row to train (1: best)")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar and no set-up lines")
+    what.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
+                                    "existing training there continues")
+    what.add_argument("--hardware", default="auto", help="auto, cpu, v100, a100, h100, ...")
+    recipe = p.add_argument_group("recipe")
+    recipe.add_argument("--recipe", default="progressive",
+                        help="progressive, fixed, or a recipe file (JSON or TOML)")
+    recipe.add_argument("--epochs", type=int, help="training epochs (default: the recipe's, "
+                                                   "350)")
+    recipe.add_argument("--stages", type=int, help="progressive stages (default: 4)")
+    recipe.add_argument("--sizes", help="first and last training image size, MIN:MAX "
+                                        "(default: the recipe's)")
+    recipe.add_argument("--eval-size", type=int,
+                        help="evaluation image size (default: the model's)")
+    recipe.add_argument("--batch-size", type=int,
+                        help="training batch (default: 128 on GPUs, 64 on CPUs)")
+    recipe.add_argument("--ema", type=float, default=DEFAULT_EMA,
+                        help="EMA decay of the weights (0: none)")
+    recipe.add_argument("--seed", type=int, default=0,
+                        help="seed of the data split, the initialisation and the training")
+    recipe.add_argument("--compile", action="store_true",
+                        help="torch.compile the training step")
+    out = p.add_argument_group("output")
+    out.add_argument("--no-progress", action="store_true",
+                     help="no progress bar and no set-up lines")
     return p
 
 
@@ -65,28 +77,24 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config: TrainConfig | None = None
-    with StopSignals() as signals:
-        try:
-            config = config_from_args(args)
-            from nas.train.run import TrainingFailed, run_training  # heavy imports
+    """Run ``nas-train``; returns the exit code (see the module docstring; ``nas.cli.command``)."""
+    return run_command(build_parser(), _run, argv)
 
-            say = say_on_stderr if config.progress else silent
-            try:
-                summary = run_training(config, say=say, signals=signals)
-            except TrainingFailed as failed:
-                print(f"error: {failed}", file=sys.stderr)
-                return 1
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        except KeyboardInterrupt as stop:
-            name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-            where = f" with --out {config.out}" if config is not None else ""
-            print(f"interrupted by {name}: finished epochs are saved; run the same command"
-                  f"{where} to continue", file=sys.stderr)
-            return stop.exit_code if isinstance(stop, Interrupted) else 130
+
+def _run(invocation: Invocation) -> int:
+    config = config_from_args(invocation.args)
+    invocation.interrupted = lambda name: (
+        f"interrupted by {name}: finished epochs are saved; run the same command with --out "
+        f"{config.out} to continue")
+    model = train_model(config)
+    from nas.train.run import TrainingFailed, run_training  # heavy imports
+
+    say = say_on_stderr if config.progress else silent
+    try:
+        summary = run_training(config, model, say=say, signals=invocation.signals)
+    except TrainingFailed as failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     if summary.already_finished:
         print(f"{summary.out / 'train.json'}: this training already finished; nothing was run",
               file=sys.stderr)
@@ -94,6 +102,14 @@ def main(argv: list[str] | None = None) -> int:
     if summary.resumed_at and not summary.already_finished:
         print(f"continued from epoch {summary.resumed_at} (its checkpoint)")
     return 0
+
+
+def train_model(config: TrainConfig) -> ModelSource:
+    """The model ``--arch`` (with ``--rank`` / ``--target``) names (``nas.cli.models``)."""
+    model = resolve_model(config.arch, rank=config.rank, target=config.target)
+    return ModelSource(model.spec, model.name, model.source,
+                       RECIPE_NAMES.get(model.preset or ""), model.train_size, model.eval_size,
+                       model.progressive)
 
 
 def summary_lines(record: TrainRecord, out: Path) -> str:
@@ -108,7 +124,7 @@ def summary_lines(record: TrainRecord, out: Path) -> str:
              f"at {result.eval_size} px"]
     if result.test_top1 is not None:
         lines.append(f"test top-1     {_pair(result.test_top1, result.test_top1_ema)}  "
-                     f"at {result.eval_size} px, {result.test_images} images")
+                     f"at {result.eval_size} px, {counted(result.test_images or 0, 'image')}")
     else:
         lines.append("test top-1     not measured: the data has no test split")
     lines += [f"training dir:  {out}", f"metrics:       {out / 'metrics.parquet'}",

@@ -8,51 +8,56 @@ statistics and the verdict. Exit status: 0 validated, 2 bad input (nothing writt
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping
 from typing import Any
 
+from nas.cli.command import Invocation, run_command
 from nas.cli.parser import OneLineParser
-from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import say_on_stderr, silent
 from nas.run.settings import EXECUTORS
 from nas.validate.config import ValidateConfig
 from search_space.errors import NasError
+from search_space.messages import are, counted
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-validate", description=(
         "Measure whether a finished search's proxy ranks candidates like long training."))
     p.add_argument("run", metavar="RUN", help="the folder of a finished search")
-    p.add_argument("--k", type=int, default=10,
-                   help="candidates to validate: the top 3 and the rest spread over the "
-                        "search's range (default 10)")
-    p.add_argument("--seeds", type=int, default=2,
-                   help="proxy runs per candidate besides the search's own (default 2)")
-    p.add_argument("--long-seeds", type=int, default=2,
-                   help="long trainings per candidate (default 2: their agreement is the "
-                        "ceiling any proxy can reach)")
-    p.add_argument("--epochs", type=int,
-                   help="epochs of the long training (default: 4 x the proxy's)")
-    p.add_argument("--recipe", default="proxy",
-                   help="the long training's recipe: proxy (default: the proxy's own recipe "
-                        "on whole epochs at the data's full size), or as nas-train's: "
-                        "progressive, fixed, or a recipe file")
-    p.add_argument("--proxy", help="a recipe JSON file to validate instead of the search's "
-                                   "proxy recipe")
-    p.add_argument("--hardware", help="where the jobs run (default: the search's hardware)")
-    p.add_argument("--workers", type=int, default=1, help="jobs run at once")
-    p.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT")
-    p.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
-    p.add_argument("--cpus-per-job", type=float,
-                   help="CPU threads per job (default: local cores / workers)")
-    p.add_argument("--out", help="folder for the validation's files (default: RUN)")
-    p.add_argument("--reuse", help="another validation (folder or validation.parquet) whose "
-                                   "finished jobs with the same key are copied, not run")
-    p.add_argument("--seed", type=int, default=0,
-                   help="seeds the choice of candidates, the runs and the bootstrap")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress bar and no set-up lines")
+    what = p.add_argument_group("what to validate")
+    what.add_argument("--k", type=int, default=10,
+                      help="candidates to validate: the top 3 and the rest spread over the "
+                           "search's range")
+    what.add_argument("--seeds", type=int, default=2,
+                      help="proxy runs per candidate besides the search's own")
+    what.add_argument("--long-seeds", type=int, default=2,
+                      help="long trainings per candidate (their agreement is the ceiling any "
+                           "proxy can reach)")
+    what.add_argument("--epochs", type=int,
+                      help="epochs of the long training (default: 4 x the proxy's)")
+    what.add_argument("--recipe", default="proxy",
+                      help="the long training's recipe: proxy (the proxy's own recipe on "
+                           "whole epochs at the data's full size), or as nas-train's: "
+                           "progressive, fixed, or a recipe file")
+    what.add_argument("--proxy", help="a recipe JSON file to validate (default: the search's "
+                                      "proxy recipe)")
+    what.add_argument("--seed", type=int, default=0,
+                      help="seeds the choice of candidates, the runs and the bootstrap")
+    where = p.add_argument_group("where it runs")
+    where.add_argument("--hardware", help="where the jobs run (default: the search's hardware)")
+    where.add_argument("--workers", type=int, default=1, help="jobs run at once")
+    where.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
+    where.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: Ray "
+                                         "in this process)")
+    where.add_argument("--cpus-per-job", type=float,
+                       help="CPU threads per job (default: local cores / workers)")
+    files = p.add_argument_group("files and output")
+    files.add_argument("--out", help="folder for the validation's files (default: RUN)")
+    files.add_argument("--reuse", help="another validation (folder or validation.parquet) whose "
+                                       "finished jobs with the same key are copied, not run "
+                                       "(default: none)")
+    files.add_argument("--no-progress", action="store_true",
+                       help="no progress bar and no set-up lines")
     return p
 
 
@@ -67,31 +72,23 @@ def config_from_args(args: argparse.Namespace) -> ValidateConfig:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    config: ValidateConfig | None = None
-    with StopSignals() as signals:
-        try:
-            config = config_from_args(args)
-            return validate(config, signals)
-        except NasError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
+    """Run ``nas-validate``; returns the exit code (see the module docstring;
+    ``nas.cli.command``)."""
+    return run_command(build_parser(), lambda invocation: validate(
+        config_from_args(invocation.args), invocation), argv)
 
 
-def validate(config: ValidateConfig, signals: StopSignals) -> int:
-    """Run ``config`` and print its result; the exit status (interrupts included)."""
+def validate(config: ValidateConfig, invocation: Invocation) -> int:
+    """Run ``config`` and print its result; the exit status of a validation that ends by
+    itself."""
     from nas.validate.run import run_validation  # heavy imports once the arguments are sound
 
+    invocation.interrupted = lambda name: (f"interrupted by {name}: {_saved(config)}; run the "
+                                           "same command to continue")
     say = say_on_stderr if config.progress else silent
-    try:
-        summary = run_validation(config, say=say, signals=signals)
-    except KeyboardInterrupt as stop:
-        name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-        print(f"interrupted by {name}: {_saved(config)}; run the same command to continue",
-              file=sys.stderr)
-        return stop.exit_code if isinstance(stop, Interrupted) else 130
+    summary = run_validation(config, say=say, signals=invocation.signals)
     print(report_lines(summary.statistics))
-    print(f"validation:    {summary.out / 'validation.parquet'}  ({summary.ran} jobs run, "
+    print(f"validation:    {summary.out / 'validation.parquet'}  ({counted(summary.ran, 'job')} run, "
           f"{summary.already} already finished)")
     print(f"statistics:    {summary.out / 'validation.json'}")
     print(f"plot:          {summary.out / 'validation.png'}")
@@ -131,9 +128,7 @@ def report_lines(stats: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _saved(config: ValidateConfig | None) -> str:
-    if config is None:
-        return "nothing was written"
+def _saved(config: ValidateConfig) -> str:
     path = config.out_dir / "validation.parquet"
     try:
         from results.validation import read_validation
@@ -141,7 +136,7 @@ def _saved(config: ValidateConfig | None) -> str:
         rows, _ = read_validation(path)
     except (NasError, OSError):
         return "no job had finished"
-    return f"{len(rows)} finished jobs are saved in {path}"
+    return f"{counted(len(rows), 'finished job')} {are(len(rows))} saved in {path}"
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ class StopSignals:
     """Turns SIGINT and SIGTERM into :class:`Interrupted` or into a stop request.
 
     ``with StopSignals() as signals:`` installs the handlers and restores the previous ones on
-    exit. By default a signal raises at once. Inside ``signals.graceful(...)`` the first of
+    exit; entered again inside (a command's ``main()`` around a library call that enters it
+    too), only the outermost exit restores them. By default a signal raises at once. Inside ``signals.graceful(...)`` the first of
     the named signals only sets :attr:`requested`; leaving the block raises it, unless the
     surrounding code defers that signal too.
     """
@@ -58,6 +59,7 @@ class StopSignals:
         """The first signal received, if any."""
         self._deferred: frozenset[int] = frozenset()
         self._previous: dict[int, Any] = {}
+        self._depth = 0
 
     @property
     def requested(self) -> bool:
@@ -98,12 +100,15 @@ class StopSignals:
             raise Interrupted(self.received or signum)
 
     def __enter__(self) -> StopSignals:
+        self._depth += 1
         self.install()
         return self
 
     def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        self.restore()
+        self._depth -= 1
+        if self._depth == 0:
+            self.restore()
 
 
 __all__ = ["Interrupted", "SIGNALS", "StopSignals"]

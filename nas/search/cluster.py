@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from search_space.errors import NasError
+from search_space.messages import counted
 
 PROBE_TIMEOUT_S = 5.0
 RAYLET_PROBE_TIMEOUT_S = 1.0
@@ -163,7 +164,7 @@ class NodeWatch:
         alive = sum(1 for node in nodes if node.get("Alive"))
         return (f"no node of the Ray cluster at {self.address} can run a trial "
                 f"({demand_text(self.demand)}) and none came back within --node-timeout "
-                f"{self.timeout:g} s ({alive} node(s) alive); finished candidates are saved: "
+                f"{self.timeout:g} s ({counted(alive, 'node')} alive); finished candidates are saved: "
                 "add a node and run the same command again")
 
 

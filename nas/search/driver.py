@@ -30,6 +30,7 @@ from results.records import document
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
 from search_space.errors import ConstraintError, NasError
+from search_space.messages import counted
 from search_space.sampling import check_constraints
 
 MAX_REJECTED = 1000
@@ -89,7 +90,8 @@ class SearchRun:
         """The best reward so far and its row."""
         self._replay(rows)
         if self.finished:
-            say(f"continuing run {self.run_id}: {self.finished} of {config.budget} candidates "
+            say(f"continuing run {self.run_id}: {self.finished} of "
+                f"{counted(config.budget, 'candidate')} "
                 "already finished")
         if self._repair_best():
             note(f"{self.run_dir / 'best.json'} was missing, unreadable or out of date; "

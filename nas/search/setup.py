@@ -33,6 +33,7 @@ from proxy_train.timing import StepTiming
 from search_space.bounds import smallest_cost
 from search_space.codec import encode
 from search_space.cost import count_params
+from search_space.messages import counted
 from search_space.resolve import resolve_arch
 from search_space.space import SearchSpace
 from search_space.space_files import load_space, space_to_dict
@@ -211,7 +212,7 @@ def check_reachable(config: SearchConfig, space: SearchSpace, num_classes: int |
     gives a lower bound, and the MACs are checked only if the resolution is known."""
     if config.max_params is None and (config.max_macs is None or resolution is None):
         return
-    classes = f"with {num_classes} classes" if num_classes else "even with a single class"
+    classes = f"with {counted(num_classes, 'class', 'classes')}" if num_classes else "even with a single class"
     params, macs = smallest_cost(space, num_classes or 1, resolution or MIN_RESOLUTION)
     if config.max_params is not None and params > config.max_params:
         raise ConfigError(

@@ -1,8 +1,8 @@
 """What ``nas-train`` trains and how: the model, its progressive recipe, the training recipe.
 
-The model comes from anything the other commands take (a preset, a canonical string, a spec
-JSON, a search's ``best.json``, a leaderboard with ``--rank``) or from a ``nas-scale`` output
-(``--target`` picks the model; its recipe is used). The recipe is the paper's final training
+The model (a :class:`ModelSource`) comes from anything the other commands take, resolved by the
+command layer (``nas.cli.models``: a preset, a canonical string, a spec JSON, a search's
+``best.json``, a leaderboard with ``--rank``, a ``nas-scale`` output whose recipe is used). The recipe is the paper's final training
 (section 5.1 and the released code), made to fit the run:
 
 * **progressive** (default): Algorithm 1 with the model's Table 6 values (``nas-scale``'s
@@ -38,15 +38,15 @@ else:
     import tomli as tomllib
 
 from nas.run.progress import counted
-from nas.run.settings import ConfigError
 from nas.train.config import TrainConfig
 from proxy_train.errors import RecipeError
 from proxy_train.progressive import ProgressiveRecipe, recipe_for
 from proxy_train.recipe import Recipe, Stage
-from scaling.base_source import RECIPE_NAMES, load_base
+from scaling.base import RECIPE_NAMES
 from search_space.checks import check_keys
 from search_space.codec import encode
 from search_space.cost import count_params
+from search_space.resolve import preset_of
 from search_space.spec import ArchSpec
 
 EVAL_RATIO = 384 / 300
@@ -103,20 +103,14 @@ class TrainPlan:
                 "recipe": self.recipe.to_dict()}
 
 
-def resolve_model(config: TrainConfig) -> ModelSource:
-    """The model ``--arch`` (with ``--target`` / ``--rank``) names."""
-    path = Path(config.arch)
-    if path.is_file() and _is_scale_report(path):
-        return _from_scale_report(path, config.target)
-    if config.target is not None:
-        raise ConfigError(f"--target {config.target!r} picks a model of a nas-scale output; "
-                          f"{config.arch!r} is not one")
-    base = load_base(config.arch, config.rank)
-    if config.rank != 1 and not (config.arch.endswith(".parquet") or path.is_dir()):
-        raise ConfigError(f"--rank {config.rank} picks a row of a search's leaderboard; "
-                          f"{config.arch!r} is not one")
-    return ModelSource(base.spec, base.label, base.source, RECIPE_NAMES.get(base.preset or ""),
-                       base.train_size, base.eval_size)
+def spec_model(spec: ArchSpec, name: str = "base", source: str = "arch string") -> ModelSource:
+    """A model known by its spec alone (a search's candidate); a preset's spec gets the
+    preset's sizes and Table 6 row. Models a user names are resolved by ``nas.cli.models``."""
+    preset = preset_of(spec)
+    if preset is None:
+        return ModelSource(spec, name, source)
+    return ModelSource(spec, name, source, RECIPE_NAMES.get(preset.name), preset.train_size,
+                       preset.eval_size)
 
 
 def load_recipe_file(path: str) -> RecipeFile:
@@ -199,42 +193,12 @@ def _eval_size(model: ModelSource, last_train_size: int) -> int:
 
 
 def _lr_line(recipe: Recipe) -> str:
-    decay = (f"x{recipe.decay_rate} every {recipe.decay_epochs} epochs"
+    decay = (f"x{recipe.decay_rate} every {counted(recipe.decay_epochs, 'epoch')}"
              if recipe.schedule == "exponential" else f"{recipe.schedule} to 0")
     return (f"learning rate: {recipe.peak_lr():.4g} ({recipe.optimizer}, batch "
-            f"{recipe.batch_size}), warm-up {recipe.warmup_epochs:g} epochs, then {decay}")
-
-
-def _is_scale_report(path: Path) -> bool:
-    if path.suffix.lower() != ".json":
-        return False
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(obj, dict) and "targets" in obj and "base" in obj
-
-
-def _from_scale_report(path: Path, target: str | None) -> ModelSource:
-    from scaling.output import load_scaled
-
-    report = load_scaled(path)
-    models = {"base": report.base, **{t.name: t for t in report.targets}}
-    if target is None:
-        if len(report.targets) != 1:
-            names = [t.name for t in report.targets]
-            raise ConfigError(f"{path} holds several models {names}: choose one with --target "
-                              f"(or --target base)")
-        chosen = report.targets[0]
-    else:
-        by_name = {name.lower(): record for name, record in models.items()}
-        if target.lower() not in by_name:
-            raise ConfigError(f"--target {target!r} is not in {path}; its models: "
-                              f"{list(models)}")
-        chosen = by_name[target.lower()]
-    return ModelSource(chosen.spec, chosen.name, f"{path} ({chosen.name})", None,
-                       chosen.train_size, chosen.eval_size, chosen.recipe)
+            f"{recipe.batch_size}), warm-up {counted(float(recipe.warmup_epochs), 'epoch')}, "
+            f"then {decay}")
 
 
 __all__ = ["EVAL_RATIO", "FINAL_TRAINING", "ModelSource", "RecipeFile", "TrainPlan",
-           "load_recipe_file", "make_plan", "resolve_model"]
+           "load_recipe_file", "make_plan", "spec_model"]

@@ -1,7 +1,8 @@
 """One call that runs (or continues) a training: the library behind ``nas-train``.
 
 The order of work makes bad input cost nothing and leave nothing behind: the settings,
-``--out``, the model, the recipe file and the hardware are checked first; then ``--out`` is
+the model (resolved by the caller), ``--out``, the recipe file and the hardware are checked
+first; then ``--out`` is
 claimed (created if needed and locked), the data loaded and the recipe fitted to it, and only
 then is ``train.json`` written and the first epoch started. After every epoch the checkpoint
 and ``metrics.parquet`` are written atomically (a signal waits until both are), so a run
@@ -19,12 +20,11 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from tqdm import tqdm
-
 from nas.run.interrupt import StopSignals
+from nas.run.progress import Bar
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
-from nas.train.plan import TrainPlan, load_recipe_file, make_plan, resolve_model
+from nas.train.plan import ModelSource, TrainPlan, load_recipe_file, make_plan
 from nas.train.record import (
     Provenance,
     TrainData,
@@ -46,6 +46,7 @@ from results.records import document
 from search_space.codec import encode, spec_hash
 from search_space.cost import count_macs, count_params
 from search_space.errors import NasError
+from search_space.messages import counted
 
 Say = Callable[[str], None]
 
@@ -66,16 +67,15 @@ class TrainSummary:
     """The folder held this training, finished: nothing was run."""
 
 
-def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None = None
-                 ) -> TrainSummary:
-    """Train (or continue training) what ``config`` names; see the module docstring.
+def run_training(config: TrainConfig, model: ModelSource, *, say: Say,
+                 signals: StopSignals | None = None) -> TrainSummary:
+    """Train (or continue training) ``model`` as ``config`` says; see the module docstring.
 
     Raises ``NasError`` for bad input, :class:`TrainingFailed` when training fails, and
     ``KeyboardInterrupt`` (``nas.run.interrupt.Interrupted``) on SIGINT / SIGTERM."""
     signals = signals or StopSignals()
     folder = TrainFolder(config.out)
     folder.check()
-    model = resolve_model(config)
     recipe_file = load_recipe_file(config.recipe) if is_recipe_file(config.recipe) else None
     target = resolve_hardware(config.hardware)
     with folder.claim():
@@ -92,8 +92,8 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
         resume = folder.checkpoint() if stored is not None else None
         done = 0 if resume is None else resume.epochs_run
         if done:
-            say(f"continuing from {folder.checkpoint_file}: {done} of {plan.recipe.epochs} "
-                "epochs already finished")
+            say(f"continuing from {folder.checkpoint_file}: {done} of "
+                f"{counted(plan.recipe.epochs, 'epoch')} already finished")
         record = _record(config, plan, data, target, stored)
         folder.record(record)
         result, final = _train(config, plan, data, target, folder, resume, signals)
@@ -146,7 +146,7 @@ def _write_outputs(plan: TrainPlan, folder: TrainFolder, final: TrainState,
                      "result": document(_result(result, data))})
     test = result.test_top1_ema if result.test_top1_ema is not None else result.test_top1
     plot_curves(read_metrics(folder.path / METRICS_FILE), folder.path / CURVES_PLOT,
-                title=f"{plan.model.name}: {len(plan.recipe.stages) or 1} stage(s), eval at "
+                title=f"{plan.model.name}: {counted(len(plan.recipe.stages) or 1, 'stage')}, eval at "
                       f"{eval_size} px", test_top1=test)
 
 
@@ -212,15 +212,16 @@ def _version() -> str:
 
 
 class _EpochBar:
-    """One progress bar over all steps: epoch, stage and size in front, ETA behind."""
+    """One progress bar over all steps: epoch, stage and size in front, ETA behind (a line per
+    epoch where stderr is no terminal)."""
 
     def __init__(self, stages: tuple[Stage, ...], steps: int, done_epochs: int,
                  enabled: bool) -> None:
         self._stages = stages
         self._epochs = sum(stage.epochs for stage in stages)
-        self._bar = tqdm(total=steps * self._epochs, initial=steps * done_epochs, unit="step",
-                         disable=not enabled, file=sys.stderr, dynamic_ncols=True,
-                         smoothing=0.05)
+        self._bar = Bar(steps * self._epochs, desc="", unit="step", noun="steps",
+                        initial=steps * done_epochs, enabled=enabled, line_per_unit=False,
+                        smoothing=0.05)
         self._describe(done_epochs)
 
     def _describe(self, epoch: int) -> None:
@@ -241,6 +242,7 @@ class _EpochBar:
         ema = "" if last.minival_top1_ema is None else f" ema={last.minival_top1_ema:.3f}"
         self._bar.set_postfix_str(f"loss={last.train_loss:.3f} top1={last.minival_top1:.3f}"
                                   f"{ema}", refresh=False)
+        self._bar.report()  # where stderr is no terminal, one line per epoch
         self._describe(progress.epochs_run)
 
     def close(self) -> None:

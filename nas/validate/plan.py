@@ -31,10 +31,11 @@ import pandas as pd
 
 from nas.run.settings import ConfigError
 from nas.train.config import TrainConfig
-from nas.train.plan import RecipeFile, make_plan, resolve_model
+from nas.train.plan import RecipeFile, make_plan, spec_model
 from nas.validate.config import LONG_EPOCHS_FACTOR, ValidateConfig
 from proxy_train.recipe import Recipe
 from search_space.codec import decode
+from search_space.messages import counted
 from search_space.spec import ArchSpec
 
 TOP_ALWAYS = 3
@@ -110,7 +111,7 @@ def select_candidates(board: pd.DataFrame, k: int, seed: int, where: str) -> lis
     the leaderboard has fewer than ``k`` ``ok`` rows."""
     ranked = ranked_rows(board)
     if len(ranked) < k:
-        raise ConfigError(f"{where} has {len(ranked)} ok candidate(s); --k {k} needs at least "
+        raise ConfigError(f"{where} has {counted(len(ranked), 'ok candidate')}; --k {k} needs at least "
                           f"{k}: lower --k or let the search run longer")
     top = min(TOP_ALWAYS, k)
     picked = list(range(top))
@@ -197,7 +198,7 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
             train = TrainConfig(arch=c.arch, out=str(config.out_dir), data=data_source,
                                 recipe="fixed" if as_proxy else config.recipe, epochs=epochs,
                                 seed=seed, hardware=config.hardware or "auto", progress=False)
-            plan = make_plan(train, resolve_model(train), data_resolution, cuda=cuda,
+            plan = make_plan(train, spec_model(decode(c.arch)), data_resolution, cuda=cuda,
                              recipe_file=proxy_made_long(search_recipe, data_resolution) if as_proxy
                              else long_file)
             long = replace(plan.recipe, cpu_threads=threads)

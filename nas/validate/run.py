@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
-
 from nas.run.claim import FolderClaim
 from nas.run.interrupt import StopSignals
 from nas.run.lock import check_free
+from nas.run.progress import Bar
 from nas.run.settings import ConfigError
 from nas.search.folder import RunFolder
 from nas.search.record import RunRecord
@@ -53,6 +52,7 @@ from results.fidelity import scores, statistics, verdict
 from results.leaderboard import Leaderboard
 from results.validation import PLOT_FILE, STATS_FILE, ValidationTable, read_validation, write_json
 from results.validation_plot import plot_validation
+from search_space.messages import counted
 
 Say = Callable[[str], None]
 
@@ -118,10 +118,10 @@ def _run(config: ValidateConfig, plan: JobPlan, context: JobContext, table: Vali
     already = _copy_finished(table, plan, context, reused)
     waiting = [job for job in plan.jobs if job.key not in table.keys()]
     if before:
-        say(f"continuing: {already} of {len(plan.jobs) + len(plan.copied)} jobs already "
-            "finished")
+        say(f"continuing: {already} of "
+            f"{counted(len(plan.jobs) + len(plan.copied), 'job')} already finished")
     elif len(table):
-        say(f"{len(table)} jobs copied: the search's own proxy runs"
+        say(f"{counted(len(table), 'job')} copied: the search's own proxy runs"
             + (" and finished jobs of --reuse" if reused else ""))
     _run_jobs(config, waiting, context, table, signals, profile)
     return len(waiting), already
@@ -222,12 +222,13 @@ def _plan_lines(plan: JobPlan, context: JobContext, config: ValidateConfig) -> l
     long = next(job.recipe for job in plan.jobs if job.kind == LONG)
     sizes = sorted({int(stage.resolution or 0) for stage in long.plan(data.resolution)})
     return [
-        f"validating {len(plan.candidates)} candidates: the proxy ({plan.proxy.epochs} epochs "
-        f"at {plan.proxy.train_resolution(data.resolution)} px) {config.seeds} more time(s)"
+        f"validating {counted(len(plan.candidates), 'candidate')}: the proxy "
+        f"({counted(plan.proxy.epochs, 'epoch')} at {plan.proxy.train_resolution(data.resolution)}"
+        f" px) {counted(config.seeds, 'more time')}"
         + (" beside the search's own run" if plan.copied else ""),
-        f"long training: {_long_name(config.recipe)}, {plan.long_epochs} epochs, "
+        f"long training: {_long_name(config.recipe)}, {counted(plan.long_epochs, 'epoch')}, "
         f"{sizes[0]}->{sizes[-1]} px, evaluated at {long.eval_size(data.resolution)} px on "
-        f"the {split} split ({len(held)} images), {config.long_seeds} seed(s)",
+        f"the {split} split ({counted(len(held), 'image')}), {counted(config.long_seeds, 'seed')}",
         *plan.notes,
     ]
 
@@ -264,8 +265,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
               profile: HardwareProfile) -> None:
     if not jobs:
         return
-    bar = tqdm(total=len(jobs), desc="jobs", unit="job", disable=not config.progress,
-               dynamic_ncols=True, smoothing=0.1)
+    bar = Bar(len(jobs), desc="jobs", unit="job", enabled=config.progress)
 
     def done(job: Job, row: Any) -> None:
         from nas.search.ray_executor import TaskLost  # only reached on the Ray executor
@@ -273,9 +273,9 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
         if isinstance(row, TaskLost):
             row = _lost(job, context, row.reason)
         table.append(row)
-        bar.update(1)
         bar.set_postfix_str(f"last: {job.kind} {job.candidate.arch_hash} "
                             f"{'failed' if row['status'] == 'failed' else row['accuracy']}")
+        bar.update(1)
 
     try:
         if config.executor == "inline":

@@ -96,6 +96,6 @@ def test_the_watch_stops_waiting_after_the_timeout() -> None:
     clock["now"] += 2
     assert watch.update([head]) == (
         "no node of the Ray cluster at 10.0.0.5:6379 can run a trial (2 CPU) and none came "
-        "back within --node-timeout 30 s (1 node(s) alive); finished candidates are saved: add "
+        "back within --node-timeout 30 s (1 node alive); finished candidates are saved: add "
         "a node and run the same command again")
     assert watch.update([head, _node(CPU=4)]) is None and watch.waiting_s == 0.0  # one is back

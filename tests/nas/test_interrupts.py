@@ -85,7 +85,8 @@ def _interrupted(proc: subprocess.Popen[str], out: Path, signum: signal.Signals,
     kept = _rows(out)
     assert 1 <= len(kept) < budget
     assert err.strip().splitlines()[-1] == (
-        f"interrupted by {signum.name}: {len(kept)} of {budget} candidates are saved in "
+        f"interrupted by {signum.name}: {len(kept)} of {budget} candidates "
+        f"{'is' if len(kept) == 1 else 'are'} saved in "
         f"{out / 'leaderboard.parquet'}; run the same command with --out {out} to continue")
     assert "Traceback" not in err and "***" not in err  # no raw signal dumps
     return kept

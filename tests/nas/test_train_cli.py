@@ -238,8 +238,9 @@ def test_other_folders_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture
 def test_scale_outputs_need_a_target_when_they_hold_several(tmp_path: Path,
                                                             capsys: pytest.CaptureFixture) -> None:
     from nas.cli.scale import main as scale
+    from nas.cli.train import train_model
     from nas.train.config import TrainConfig
-    from nas.train.plan import make_plan, resolve_model
+    from nas.train.plan import make_plan
 
     report = tmp_path / "scaled.json"
     assert scale(["--base", "efficientnetv2-s", "--target", "M,L", "--out", str(report)]) == 0
@@ -247,7 +248,7 @@ def test_scale_outputs_need_a_target_when_they_hold_several(tmp_path: Path,
     assert main([*BASE[2:], "--arch", str(report), "--out", str(tmp_path / "x")]) == 2
     assert "holds several models ['M', 'L']: choose one with --target" in capsys.readouterr().err
     config = TrainConfig(arch=str(report), out=str(tmp_path / "y"), target="l", epochs=8)
-    model = resolve_model(config)
+    model = train_model(config)
     plan = make_plan(config, model, 64, cuda=False)
     # its nas-scale recipe (Table 6, L), shrunk to 8 epochs and fitted to 64 px data
     assert model.name == "L" and plan.progressive.randaug == (5, 25)

@@ -122,7 +122,8 @@ def test_a_killed_validation_continues_without_running_a_job_twice(
     kept = pd.DataFrame(read_validation(run)[0])
     assert 2 <= (kept["source"] == "run").sum() < 6
     assert main([str(run), *FAST]) == 0
-    assert f"({9 - len(kept)} jobs run, {len(kept)} already finished)" in \
+    ran = 9 - len(kept)
+    assert f"({ran} job{'' if ran == 1 else 's'} run, {len(kept)} already finished)" in \
         capsys.readouterr().out
     rows = pd.DataFrame(read_validation(run)[0])
     assert len(rows) == 9 and rows["job_key"].is_unique
@@ -149,7 +150,7 @@ def test_bad_input_is_one_line_and_writes_nothing(case: str, run: Path, tmp_path
         expected = "--k 2 must be a whole number >= 3"
     elif case == "fewer ok than k":
         args += ["--k", "5"]
-        expected = "has 4 ok candidate(s); --k 5 needs at least 5"
+        expected = "has 4 ok candidates; --k 5 needs at least 5"
     elif case == "surrogate run":
         from nas.cli.search import main as search_main
 

@@ -62,8 +62,11 @@ def test_onnx_of_a_model_file_gives_its_ema_logits(model_file: Path, tmp_path: P
     ort = pytest.importorskip("onnxruntime")  # the optional extra onnx
     out = tmp_path / "onnx" / "model.onnx"
     assert main(["export", str(model_file), "--format", "onnx", "--out", str(out)]) == 0
-    printed = capsys.readouterr().out
-    assert "(ema weights)" in printed and "max abs difference" in printed
+    printed = capsys.readouterr()
+    assert "(ema weights)" in printed.out and "max abs difference" in printed.out
+    # progress goes to stderr: stdout holds results only
+    assert "exporting with torch.onnx" in printed.err and "checking with" in printed.err
+    assert "exporting" not in printed.out and "checking" not in printed.out
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     (inp,), (outp,) = session.get_inputs(), session.get_outputs()
     assert (inp.name, inp.shape, outp.name) == ("images", ["batch", 3, SIZE, SIZE], "logits")
@@ -125,7 +128,7 @@ def test_without_the_onnx_extra_the_error_names_it(
     assert main(["export", "efficientnetv2-b0", "--format", "onnx", "--out", str(out)]) == 2
     err = capsys.readouterr().err
     assert err == ("error: ONNX export needs the optional extra 'onnx' (missing module "
-                   "'onnxruntime'): pip install 'effnas[onnx]'\n")
+                   "'onnxruntime'): pip install -e '.[onnx]' in the effnas clone\n")
     assert not out.exists()
 
 

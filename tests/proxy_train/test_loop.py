@@ -53,7 +53,7 @@ def test_recipe_round_trip_and_defaults() -> None:
     ({"resolution": 4}, "resolution 4 must be None or an integer >= 8"),
     ({"cpu_threads": 0}, "cpu_threads 0 must be None or an integer >= 1"),
     ({"zero_init": 1}, "zero_init 1 must be true or false"),
-    ({"warmup": 1}, "unknown recipe field(s) ['warmup']"),
+    ({"warmup": 1}, "unknown recipe field ['warmup']"),
 ])
 def test_recipe_errors(changes: dict, message: str) -> None:
     with pytest.raises(RecipeError) as info:

@@ -9,13 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from nas.cli.scale import main, parse_count
-from scaling.base_source import load_base
+from nas.cli.scale import load_base, main, parse_count
 from scaling.derive import ScaleRequest, derive
-from scaling.errors import ScalingError
 from scaling.output import load_scaled, write_scaled
 from search_space.codec import encode, spec_hash, to_dict
 from search_space.cost import count_params
+from search_space.errors import SpecError
 from search_space.presets import get_preset
 from search_space.spec import ArchSpec, StageSpec
 
@@ -197,9 +196,9 @@ def test_leaderboard_errors(tmp_path: Path, capsys) -> None:
     _leaderboard(full, [(TINY, 0.3, "ok")])
     assert main(["--base", str(full), "--rank", "3", "--target", "M"]) == 2
     assert "rank 3 is out of range" in capsys.readouterr().err
-    with pytest.raises(ScalingError, match="is a folder without a leaderboard.parquet"):
+    with pytest.raises(SpecError, match="is a folder without a leaderboard.parquet"):
         load_base(str(tmp_path))
-    with pytest.raises(ScalingError, match="leaderboard '.*missing.parquet' not found"):
+    with pytest.raises(SpecError, match="leaderboard '.*missing.parquet' not found"):
         load_base(str(tmp_path / "missing.parquet"))
 
 
