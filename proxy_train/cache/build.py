@@ -58,7 +58,7 @@ def ensure_cache(inventory: Inventory, resolution: int, root: Path, *,
                  image_column: str | None = None, say: Say | None = None,
                  progress: bool = False, workers: int | None = None) -> Path:
     """The folder of the finished cache of ``inventory`` at ``resolution`` under ``root``."""
-    tell = say or (lambda line: None)
+    tell: Say = say if say is not None else (lambda line: None)
     final = root / cache_name(inventory, resolution)
     if _current(final, inventory):
         return final
@@ -176,7 +176,7 @@ class _Build:
     def _open_partial(self) -> bool:
         """Resume the partial build of the same rows, or start a fresh one."""
         record = {"fingerprint": self.inventory.fingerprint, "resolution": self.resolution,
-                  "rows": len(self.inventory)}
+                  "rows": len(self.inventory), "chunk_rows": CHUNK_ROWS}
         try:
             same = json.loads((self.partial / _BUILD).read_text("utf-8")) == record
         except (OSError, ValueError):

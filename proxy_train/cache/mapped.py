@@ -54,13 +54,13 @@ _REBUILD: list[Rebuild] = []
 
 
 def open_cache(path: Path) -> OpenCache:
-    """Map the finished cache in ``path`` (once per process)."""
+    """Map the finished cache in ``path`` (once per process, and again after a rebuild)."""
     key = str(path)
     with _LOCK:
-        if key not in _OPEN:
-            manifest = Manifest.read(path)
-            if manifest is None:
-                raise DataError(f"{path}: not a finished data cache (no manifest)")
+        manifest = Manifest.read(path)
+        if manifest is None:
+            raise DataError(f"{path}: not a finished data cache (no manifest)")
+        if key not in _OPEN or _OPEN[key].manifest != manifest:  # new, or built again
             size = manifest.resolution
             array = np.memmap(path / IMAGES, dtype=np.uint8, mode="c",
                               shape=(manifest.rows, 3, size, size))

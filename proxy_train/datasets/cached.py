@@ -69,7 +69,7 @@ def _bytes(payload: bytes | None) -> Any:
 def load_cached(source: str, kind: str, path: str, options: SourceOptions, *, seed: int,
                 say: Say | None, progress: bool) -> DataSplits:
     """The splits of a folder or Parquet source, mapped from its cache."""
-    tell = say or (lambda line: None)
+    tell: Say = say if say is not None else (lambda line: None)
     inventory, column = scan(kind, path, options)
     for note in inventory.notes:
         tell(note)
