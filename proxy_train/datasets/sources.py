@@ -22,11 +22,11 @@ def parse_source(source: str) -> tuple[str, str, dict[str, str]]:
     kind, sep, rest = source.partition(":")
     if kind == "synthetic":
         return kind, rest, {}
-    if not sep or (kind not in SOURCE_KINDS and Path(source).exists()) or len(kind) == 1:
+    if not sep or kind not in SOURCE_KINDS or len(kind) == 1:
         path, options = split_path(source, source, PARQUET_OPTIONS)
-        kind = _detect(path)  # a bare path (len 1: a Windows drive letter)
-        return kind, path, _only(options, kind, source)
-    if kind not in SOURCE_KINDS:
+        if not sep or len(kind) == 1 or Path(path).expanduser().exists():
+            kind = _detect(path)  # a bare path (len 1: a Windows drive letter)
+            return kind, path, _only(options, kind, source)
         raise DataError(f"unknown data source kind {kind!r} in {source!r}; expected one of "
                         f"{list(SOURCE_KINDS)} as KIND:PATH, 'synthetic', or an existing path")
     allowed = PARQUET_OPTIONS if kind == "parquet" else COMMON_OPTIONS
