@@ -2,9 +2,10 @@
 
 ``python -m proxy_train.datasets.example_folder OUT [--per-class N] [--test-per-class N]
 [--classes K] [--seed S]`` writes ``OUT/train/<class>/*.jpg`` and ``OUT/val/<class>/*.jpg``:
-the shapes and textures of :mod:`proxy_train.datasets.synthetic`, rendered at a size drawn
-per image between 96 and 160 px and stretched to a random aspect ratio (3:4 .. 4:3), like a
-folder of photos, saved as JPEG (quality 90). Class folders are named ``shape_texture``.
+the shapes and textures of :mod:`proxy_train.datasets.synthetic`, rendered at 160 px and
+resized to a height drawn per image between 96 and 160 px and a random aspect ratio
+(3:4 .. 4:3), like a folder of photos, saved as JPEG (quality 90). Class folders are named
+``shape_texture``.
 """
 
 from __future__ import annotations
@@ -31,15 +32,21 @@ def write_example_folder(out: str | Path, *, classes: int = 10, per_class: int =
         for label in range(classes):
             folder = root / split / CLASS_NAMES[label].replace("/", "_")
             folder.mkdir(parents=True, exist_ok=True)
-            sizes = rng.integers(SIZES[0], SIZES[1] + 1, size=count)
-            for i, size in enumerate(sizes):
-                image = render(torch.tensor([label]), int(size), generator)[0]
-                picture = Image.fromarray(image.permute(1, 2, 0).numpy())
-                aspect = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
-                picture = picture.resize((int(size * aspect), int(size)),
-                                         Image.Resampling.BICUBIC)
-                picture.save(folder / f"{split}_{label:02d}_{i:06d}.jpg", quality=90)
+            for start in range(0, count, 128):  # rendered in batches at the largest size
+                part = min(128, count - start)
+                images = render(torch.full((part,), label), SIZES[1], generator)
+                for i, image in enumerate(images):
+                    _save(image, rng, folder / f"{split}_{label:02d}_{start + i:06d}.jpg")
     return root
+
+
+def _save(image: torch.Tensor, rng: np.random.Generator, path: Path) -> None:
+    """Resize to a drawn size and aspect ratio, save as JPEG."""
+    height = int(rng.integers(SIZES[0], SIZES[1] + 1))
+    aspect = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
+    picture = Image.fromarray(image.permute(1, 2, 0).numpy())
+    picture = picture.resize((int(height * aspect), height), Image.Resampling.BICUBIC)
+    picture.save(path, quality=90)
 
 
 def main(argv: list[str] | None = None) -> int:
