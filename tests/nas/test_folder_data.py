@@ -40,29 +40,35 @@ def test_search_train_and_validate_share_one_cache(folder: Path, cache_home: Pat
                                                    tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch,
                                                    capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("EFFNAS_CACHE", str(cache_home))
+    monkeypatch.setenv("EFFNAS_CACHE", str(cache_home / "inline"))
     data = f"folder:{folder}:resolution=32"
     run = tmp_path / "search"
     progress = [a for a in _args(data) if a != "--no-progress"]
-    assert search_main(["--budget", "1", "--executor", "ray", "--out", str(run),
-                        *progress]) == 0
-    said = capsys.readouterr().err
-    assert f"decoding 30 images of folder:{folder} at 32 px into {cache_home}" in said
-    board = json.loads((run / "best.json").read_text())
-    assert board["status"] == "ok", board
     assert search_main(["--budget", "3", "--executor", "inline", "--out", str(run),
                         *progress]) == 0
     said = capsys.readouterr().err
-    assert "decoding" not in said and f"mapped from the cache {cache_home}" in said
+    assert f"decoding 30 images of folder:{folder} at 32 px into {cache_home}" in said
     assert validate_main([str(run), "--k", "3", "--seeds", "1", "--long-seeds", "1",
                           "--epochs", "1", "--executor", "inline", "--cpus-per-job", "1"]) == 0
-    assert "decoding" not in capsys.readouterr().err
+    said = capsys.readouterr().err
+    assert "decoding" not in said and f"mapped from the cache {cache_home}" in said
     assert train_main(["--arch", ARCH, "--data", data, "--hardware", "cpu", "--batch-size",
                        "8", "--epochs", "1", "--recipe", "fixed", "--out",
                        str(tmp_path / "train")]) == 0
+    assert "decoding" not in capsys.readouterr().err
     record = json.loads((tmp_path / "train" / "train.json").read_text())
     assert record["status"] == "finished" and record["data"]["test"] == 6
-    assert len([p for p in cache_home.iterdir() if p.name.startswith("folder-")]) == 1
+    assert len(list((cache_home / "inline").glob("folder-*"))) == 1
+
+
+def test_ray_trials_map_the_cache_by_its_path(folder: Path, cache_home: Path, tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("EFFNAS_CACHE", str(cache_home / "ray"))
+    run = tmp_path / "search"
+    assert search_main(["--budget", "1", "--executor", "ray", "--out", str(run),
+                        *_args(f"folder:{folder}:resolution=32")]) == 0
+    assert (run / "best.json").exists()  # written for an ok candidate only
+    assert len(list((cache_home / "ray").glob("folder-*"))) == 1
 
 
 @pytest.mark.parametrize("case", ["empty class", "unreadable"])
