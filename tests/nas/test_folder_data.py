@@ -86,7 +86,7 @@ def test_a_bad_folder_is_one_line_and_nothing_is_created(case: str, tmp_path: Pa
         (root / "c").mkdir()
     out = tmp_path / "run"
     code = search_main(["--budget", "1", "--executor", "inline", "--out", str(out),
-                        *_args(f"folder:{root}")])
+                        *_args(f"folder:{root}:resolution=16")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ")
     assert ("class folder has no images" if case == "empty class"
