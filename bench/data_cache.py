@@ -5,7 +5,7 @@ shapes as JPEGs of 96-160 px, 10 classes), three measurements:
 
 * ``build``: images per second of a cache build with every core against one
   (``EFFNAS_DECODE_WORKERS``), at 64 and 128 px, and the disk size per image;
-* ``feed``: images per second that ``proxy_train.feed.draw_batches`` delivers from the mapped
+* ``feed``: (after the searches, on their cache) images per second that ``proxy_train.feed.draw_batches`` delivers from the mapped
   cache (cold: the file's pages dropped with ``posix_fadvise``; warm), against the images per
   second one training step of EfficientNetV2-B0 consumes at the proxy resolution on this CPU
   (target: the feed >= 3x the step);
@@ -81,7 +81,8 @@ def build_rates(folder: Path, cache: Path) -> list[dict[str, Any]]:
 
 
 def feed_rates(folder: Path, cache: Path) -> dict[str, float]:
-    env = {**os.environ, "EFFNAS_CACHE": str(cache / "feed")}
+    """Feed and step rates, on the cache the searches built (in ``cache``)."""
+    env = {**os.environ, "EFFNAS_CACHE": str(cache)}
     result = subprocess.run([sys.executable, __file__, "feed-child", str(folder)], env=env,
                             capture_output=True, text=True, check=True)
     return json.loads(result.stdout.splitlines()[-1])
@@ -161,6 +162,7 @@ def search_run(folder: Path, cache: Path, out: Path) -> dict[str, Any]:
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
+    log = Path(f"{out}.log").open("w")
     peaks: dict[int, dict[str, Any]] = {}
     times: dict[str, float] = {}
     import threading
@@ -168,6 +170,8 @@ def search_run(folder: Path, cache: Path, out: Path) -> dict[str, Any]:
     def read() -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
+            log.write(line)
+            log.flush()
             for key, marker in (("data_ready_s", "data: "), ("first_row_s", "ROW 1")):
                 if line.startswith(marker) and key not in times:
                     times[key] = time.perf_counter() - started
@@ -214,8 +218,30 @@ def search_child(argv: list[str]) -> int:
         print(f"ROW {self.finished}", flush=True)
 
     driver.SearchRun.complete = complete  # type: ignore[method-assign]
+    _patient_raylet()
     sys.stderr = sys.stdout
     return main(argv)
+
+
+def _patient_raylet(limit_s: float = 600.0) -> None:
+    """Wait up to ``limit_s`` for the raylet to register, not Ray's fixed 30 s: on a machine
+    with a load average of 25 on 2 cores it took longer. (The benchmark's own patch; the
+    toolkit leaves Ray as it is.)"""
+    import ray._private.services as services
+
+    real = services.get_node
+
+    def get_node(*args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + limit_s
+        while True:
+            try:
+                return real(*args, **kwargs)
+            except RuntimeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)
+
+    services.get_node = get_node
 
 
 def report(args: argparse.Namespace, build: dict[str, Any], feed: dict[str, Any],
@@ -253,6 +279,29 @@ def report(args: argparse.Namespace, build: dict[str, Any], feed: dict[str, Any]
     return "\n".join(lines) + "\n"
 
 
+def _measure(folder: Path, work: Path, skip_build: bool) -> tuple[Any, Any, Any]:
+    name, cache = folder.name, work / folder.name
+    build = _kept(work / f"{name}-build.json",
+                  lambda: [] if skip_build else build_rates(folder, cache))
+    searches = _kept(work / f"{name}-search.json", lambda: {
+        label: search_run(folder, cache / "search", work / f"{name}-{label}")
+        for label in ("first", "second")})
+    feed = _kept(work / f"{name}-feed.json", lambda: feed_rates(folder, cache / "search"))
+    return build, feed, searches
+
+
+def _kept(path: Path, measure: Any) -> Any:
+    """The measurement kept in ``path``, or a new one (then kept there if it succeeded)."""
+    if path.exists():
+        return json.loads(path.read_text())
+    value = measure()
+    print(path.name, json.dumps(value), flush=True)
+    runs = value.values() if isinstance(value, dict) else []
+    if all(not isinstance(r, dict) or r.get("exit", 0) == 0 for r in runs):
+        path.write_text(json.dumps(value))
+    return value
+
+
 def main() -> int:
     if len(sys.argv) > 1 and sys.argv[1] == "feed-child":
         feed_child(sys.argv[2])
@@ -265,24 +314,18 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--folders", nargs="+", required=True)
     parser.add_argument("--out")
+    parser.add_argument("--state", help="a folder keeping each finished measurement: a "
+                        "second call with it measures only what is missing")
     parser.add_argument("--build-first-only", action="store_true",
                         help="measure build rates on the first folder only")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="effnas-data-bench-"))
+    work = Path(args.state or tempfile.mkdtemp(prefix="effnas-data-bench-"))
+    work.mkdir(parents=True, exist_ok=True)
     build, feed, searches = {}, {}, {}
     for number, folder in enumerate(map(Path, args.folders)):
         name = folder.name
-        cache = work / name
         skip = args.build_first_only and number > 0
-        build[name] = [] if skip else build_rates(folder, cache)
-        print(json.dumps(build[name]), flush=True)
-        feed[name] = feed_rates(folder, cache)
-        print(json.dumps(feed[name]), flush=True)
-        runs = {}
-        for label in ("first", "second"):
-            runs[label] = search_run(folder, cache / "search", work / f"{name}-{label}")
-            print(label, json.dumps(runs[label]), flush=True)
-        searches[name] = runs
+        build[name], feed[name], searches[name] = _measure(folder, work, skip)
     text = report(args, build, feed, searches)
     print(text)
     if args.out:
