@@ -279,7 +279,7 @@ class _Build:
                 raise DataError(f"{self.inventory.name}: class {name!r} has {count} decodable "
                                 "training image(s) once unreadable images are skipped; every "
                                 "class needs at least 2 (first unreadable: "
-                                f"{self._examples(1)[0]})")
+                                f"{(self._examples(1) or ['none'])[0]})")
 
 
 class _Marks:
