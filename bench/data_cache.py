@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.machine import describe, load, now  # noqa: E402
 
-SEARCH = ["--budget", "2", "--workers", "1", "--executor", "ray", "--hardware", "cpu",
+SEARCH = ["--budget", "2", "--workers", "1", "--hardware", "cpu",
           "--space", "v2b0", "--epochs", "1", "--max-params", "4M", "--timing-batch", "4",
           "--timing-steps", "5", "--timing-budget", "1", "--cpus-per-trial", "1"]
 
@@ -154,11 +154,11 @@ def _status(pid: int) -> tuple[str, dict[str, int]] | None:
         return None
 
 
-def search_run(folder: Path, cache: Path, out: Path) -> dict[str, Any]:
+def search_run(folder: Path, cache: Path, out: Path, executor: str) -> dict[str, Any]:
     """One nas-search; peak memory per process and the times of its first lines."""
     env = {**os.environ, "EFFNAS_CACHE": str(cache)}
     argv = [sys.executable, __file__, "search-child", "--out", str(out), "--data",
-            f"folder:{folder}:resolution=64", *SEARCH]
+            f"folder:{folder}:resolution=64", "--executor", executor, *SEARCH]
     started = time.perf_counter()
     proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
@@ -173,12 +173,18 @@ def search_run(folder: Path, cache: Path, out: Path) -> dict[str, Any]:
             log.write(line)
             log.flush()
             for key, marker in (("data_ready_s", "data: "), ("first_row_s", "ROW 1")):
-                if line.startswith(marker) and key not in times:
+                if marker in line and key not in times:  # after a bar's "\r" too
                     times[key] = time.perf_counter() - started
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
+    tree_anon = 0
     while proc.poll() is None:
+        total = 0
+        for pid in _tree(proc.pid):
+            got = _status(pid)
+            total += got[1].get("RssAnon", 0) if got is not None else 0
+        tree_anon = max(tree_anon, total)
         for pid in _tree(proc.pid):
             got = _status(pid)
             if got is None:
@@ -204,7 +210,7 @@ def search_run(folder: Path, cache: Path, out: Path) -> dict[str, Any]:
                                    if p["kind"] == "driver"), default=0),
             "worker_peak_mb": max((p["VmHWM"] for p in chosen), default=0),
             "worker_anon_mb": max((p["RssAnon"] for p in chosen), default=0),
-            "workers": len(chosen)}
+            "workers": len(chosen), "tree_anon_mb": tree_anon}
 
 
 def search_child(argv: list[str]) -> int:
@@ -250,7 +256,8 @@ def report(args: argparse.Namespace, build: dict[str, Any], feed: dict[str, Any]
              f"- machine: {describe()}", f"- load average at the end: {load()} (a shared "
              "machine: a long CPU study and other test suites ran beside, all under nice)",
              f"- command: `nice -n 5 python bench/data_cache.py {' '.join(sys.argv[1:])}`",
-             f"- search settings: `{' '.join(SEARCH)}` with `--data folder:PATH:resolution=64`",
+             f"- search settings: `--executor {args.executor} {' '.join(SEARCH)}` with "
+             "`--data folder:PATH:resolution=64`",
              "", "## Cache build", "",
              "| folder | images | px | processes | s | images/s | bytes/image |",
              "|---|---|---|---|---|---|---|"]
@@ -268,23 +275,25 @@ def report(args: argparse.Namespace, build: dict[str, Any], feed: dict[str, Any]
                      f"{f['feed_cold_images_per_s'] / f['step_images_per_s']:.0f}x |")
     lines += ["", "## nas-search: memory and start-up", "",
               "| folder | run | exit | data ready s | first candidate s | total s | driver "
-              "peak MB | driver own MB | worker peak MB | worker own MB |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+              "peak MB | driver own MB | worker peak MB | worker own MB | all own MB |",
+              "|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, runs in searches.items():
         for label, r in runs.items():
             lines.append(f"| {name} | {label} | {r['exit']} | {r.get('data_ready_s', 0):.1f} | "
                          f"{r.get('first_row_s', 0):.1f} | {r['total_s']:.1f} | "
                          f"{r['driver_peak_mb']} | {r['driver_anon_mb']} | "
-                         f"{r['worker_peak_mb']} | {r['worker_anon_mb']} |")
+                         f"{r['worker_peak_mb']} | {r['worker_anon_mb']} | "
+                         f"{r.get('tree_anon_mb', 0)} |")
     return "\n".join(lines) + "\n"
 
 
-def _measure(folder: Path, work: Path, skip_build: bool) -> tuple[Any, Any, Any]:
+def _measure(folder: Path, work: Path, skip_build: bool,
+             executor: str) -> tuple[Any, Any, Any]:
     name, cache = folder.name, work / folder.name
     build = _kept(work / f"{name}-build.json",
                   lambda: [] if skip_build else build_rates(folder, cache))
     searches = _kept(work / f"{name}-search.json", lambda: {
-        label: search_run(folder, cache / "search", work / f"{name}-{label}")
+        label: search_run(folder, cache / "search", work / f"{name}-{label}", executor)
         for label in ("first", "second")})
     feed = _kept(work / f"{name}-feed.json", lambda: feed_rates(folder, cache / "search"))
     return build, feed, searches
@@ -316,6 +325,8 @@ def main() -> int:
     parser.add_argument("--out")
     parser.add_argument("--state", help="a folder keeping each finished measurement: a "
                         "second call with it measures only what is missing")
+    parser.add_argument("--executor", default="ray", choices=("ray", "inline"),
+                        help="how the searches run their trials (inline: in the driver)")
     parser.add_argument("--build-first-only", action="store_true",
                         help="measure build rates on the first folder only")
     args = parser.parse_args()
@@ -325,7 +336,7 @@ def main() -> int:
     for number, folder in enumerate(map(Path, args.folders)):
         name = folder.name
         skip = args.build_first_only and number > 0
-        build[name], feed[name], searches[name] = _measure(folder, work, skip)
+        build[name], feed[name], searches[name] = _measure(folder, work, skip, args.executor)
     text = report(args, build, feed, searches)
     print(text)
     if args.out:
