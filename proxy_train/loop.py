@@ -48,6 +48,7 @@ from proxy_train.checkpoint import TrainState
 from proxy_train.data import DataSplits, Split
 from proxy_train.ema import ModelEma
 from proxy_train.errors import DataError
+from proxy_train.feed import draw_batches
 from proxy_train.recipe import Recipe, Stage
 from proxy_train.records import EpochStats, FailureKind, TrainResult, evaluated_top1
 from proxy_train.step import (
@@ -318,9 +319,9 @@ def train_steps(step: TrainStep, split: Split, augment: Augmenter, order: torch.
     """
     step.model.train()
     losses = torch.zeros(steps, device=step.device)
-    for i in range(steps):
-        index = order[i * batch:(i + 1) * batch]
-        x, y = augment(split.images[index], split.labels[index], num_classes)
+    batches = draw_batches(split.images, split.labels, order, batch, steps)
+    for i, (images, labels) in enumerate(batches):
+        x, y = augment(images, labels, num_classes)
         step.set_lr(lr(i))
         losses[i] = step(x, y)
         if step.device.type == "cpu" and not math.isfinite(losses[i].item()):

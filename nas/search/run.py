@@ -82,7 +82,8 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 if folder.restored:
                     say_on_stderr(folder.restored)  # a repair is said even without progress
                 tell(f"loading data {config.data} ...")
-                data = load_data(config.data, seed=config.seed)
+                data = load_data(config.data, seed=config.seed, say=tell,
+                                 progress=config.progress)
                 setup = prepare_setup(config, plan, data)
                 run: SearchRun | None = None
                 executor: Executor | None = None

@@ -88,6 +88,7 @@ class RunSetup:
                 "resolution": data.resolution,
                 "train": int(data.train.labels.shape[0]),
                 "minival": int(data.minival.labels.shape[0]),
+                "cache": data.cache,
             },
             timing={"batch": self.context.timing_batch,
                     "resolution": self.context.timing_resolution},

@@ -80,7 +80,7 @@ def run_training(config: TrainConfig, model: ModelSource, *, say: Say,
     target = resolve_hardware(config.hardware)
     with folder.claim():
         say(f"loading data {config.data} ...")
-        data = load_data(config.data, seed=config.seed)
+        data = load_data(config.data, seed=config.seed, say=say, progress=config.progress)
         plan = make_plan(config, model, data.resolution, cuda=target.is_cuda,
                          recipe_file=recipe_file, num_classes=data.num_classes)
         stored = folder.resume(identity_of(plan.settings(config)))

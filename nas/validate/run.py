@@ -92,7 +92,8 @@ def run_validation(config: ValidateConfig, *, say: Say,
     with _claimed(run_dir, folder):
         folder.resume(settings.identity())
         say(f"loading data {search['data']} ...")
-        data = load_data(search["data"], seed=int(search["seed"]))
+        data = load_data(search["data"], seed=int(search["seed"]), say=say,
+                         progress=config.progress)
         threads = _threads(config, profile)
         plan = make_jobs(config, candidates, search_recipe, proxy, search["data"],
                          int(search["seed"]), data.resolution, cuda=profile.kind == "cuda",
