@@ -150,7 +150,7 @@ def _skipped_note(skipped: list[str]) -> tuple[str, ...]:
         return ()
     shown = ", ".join(skipped[:3]) + (", ..." if len(skipped) > 3 else "")
     kinds = sorted({Path(s).suffix.lower() or "(no suffix)" for s in skipped})[:6]
-    return (f"skipped {counted(len(skipped), 'file')} that are not images by their name "
+    return (f"skipped {counted(len(skipped), 'file')} not named as an image "
             f"({', '.join(kinds)}): {shown}; images end in {', '.join(IMAGE_SUFFIXES)}",)
 
 

@@ -107,7 +107,7 @@ def test_non_images_and_hidden_files_are_skipped_with_a_note(image_folder: Path)
     said = Said()
     data = load_data(f"folder:{image_folder}", say=said)
     assert len(data.train) + len(data.minival) == 18
-    assert said.has("skipped 1 file(s) that are not images by their name (.txt)")
+    assert said.has("skipped 1 file not named as an image (.txt)")
 
 
 def test_a_source_that_is_mostly_unreadable_is_refused(tmp_path: Path, own_cache: Path) -> None:
