@@ -13,6 +13,7 @@ from typing import Any
 
 from nas.run.identity import Identity
 from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
+from nas.search.reward import DEFAULT_V, DEFAULT_W
 from search_space.checks import is_int, is_number
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
@@ -63,8 +64,8 @@ class SearchConfig:
     address: str | None = None
     executor: str = "ray"
     seed: int = 0
-    reward_w: float = -0.07
-    reward_v: float = -0.05
+    reward_w: float = DEFAULT_W
+    reward_v: float = DEFAULT_V
     reference: str | None = None
     timing_batch: int | None = None
     timing_resolution: int | None = None

@@ -85,39 +85,47 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 data = load_data(config.data, seed=config.seed, say=tell,
                                  progress=config.progress)
                 setup = prepare_setup(config, plan, data)
-                run: SearchRun | None = None
-                executor: Executor | None = None
-
-                def prepare(timed: RunSetup) -> SearchRun:
-                    return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
-                                     note=say_on_stderr)
-
-                try:
-                    if stored is not None and config.executor == "ray" and config.address is None:
-                        timed = time_reference_once(setup, stored, _never, tell)
-                        preparing = _Background(lambda: prepare(timed))
-                        try:
-                            executor = _start_executor(config, signals, tell)
-                        finally:
-                            run = preparing.result()
-                    else:
-                        executor = _start_executor(config, signals, tell)
-                        run = prepare(time_reference_once(setup, stored, executor.time_reference,
-                                                          tell))
-                    executor.run(run)
-                finally:
-                    if run is not None:
-                        run.progress.close()  # before any message: never glued to the bar
-                        _flush(run)
-                    if executor is not None:
-                        executor.shutdown()
-                summary = run.close()
-                from results.report import plot_run  # matplotlib: only once there is a run
-
-                plots = plot_run(run.leaderboard.read(), run.run_dir)
+                summary, plots = _search(config, setup, folder, stored, signals, tell)
     except Interrupted as stop:
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
         raise
+    return summary, plots
+
+
+def _search(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: RunRecord | None,
+            signals: StopSignals, tell: Say) -> tuple[RunSummary, list[Path]]:
+    """Time the reference, start the executor, run the candidates, close the run and plot it.
+    A continued in-process Ray run prepares the driver while Ray starts."""
+    run: SearchRun | None = None
+    executor: Executor | None = None
+
+    def prepare(timed: RunSetup) -> SearchRun:
+        return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
+                         note=say_on_stderr)
+
+    try:
+        if stored is not None and config.executor == "ray" and config.address is None:
+            timed = time_reference_once(setup, stored, _never, tell)
+            preparing = _Background(lambda: prepare(timed))
+            try:
+                executor = _start_executor(config, signals, tell)
+            finally:
+                run = preparing.result()
+        else:
+            executor = _start_executor(config, signals, tell)
+            run = prepare(time_reference_once(setup, stored, executor.time_reference,
+                                              tell))
+        executor.run(run)
+    finally:
+        if run is not None:
+            run.progress.close()  # before any message: never glued to the bar
+            _flush(run)
+        if executor is not None:
+            executor.shutdown()
+    summary = run.close()
+    from results.report import plot_run  # matplotlib: only once there is a run
+
+    plots = plot_run(run.leaderboard.read(), run.run_dir)
     return summary, plots
 
 
