@@ -6,6 +6,8 @@ Accepted, tried in this order:
 2. a path to a JSON file holding a spec (as written by ``to_json``), or any JSON object with a
    ``"spec"`` dict or an ``"arch"`` canonical string (a search's ``best.json``, a result row);
 3. a canonical architecture string (``stem24-fused_r2_k3_s1_e1_c24-...-head1280-cls1000``).
+
+A spec beyond the sizes any command takes is refused (``search_space.limits``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 
 from search_space.codec import decode, from_dict
 from search_space.errors import SpecError
+from search_space.limits import check_size
 from search_space.presets import PRESETS, Preset, get_preset
 from search_space.spec import ArchSpec
 
@@ -39,9 +42,9 @@ def resolve_arch(ref: str) -> ArchSpec:
         return preset.spec
     path = Path(text)
     if _looks_like_path(text) or _exists(path):
-        return load_arch_file(path)
+        return check_size(load_arch_file(path))
     if text.startswith("stem"):
-        return decode(text)
+        return check_size(decode(text))
     raise SpecError(
         f"{ref!r} is not a preset, a file or an architecture string; presets: {sorted(PRESETS)}"
     )

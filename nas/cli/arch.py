@@ -36,6 +36,7 @@ from search_space.codec import encode, spec_hash, to_dict, to_json
 from search_space.cost import cost, count_params, stage_costs
 from search_space.errors import SpecError
 from search_space.export import timm_kwargs, to_timm
+from search_space.limits import check_size
 from search_space.messages import counted
 from search_space.sampling import sample
 from search_space.space_files import load_space
@@ -215,7 +216,7 @@ def _sample(args: argparse.Namespace) -> int:
     space = load_space(args.space)
     rng = random.Random(args.seed)
     for _ in range(args.n):
-        spec = sample(space, rng, num_classes=args.num_classes)
+        spec = check_size(sample(space, rng, num_classes=args.num_classes))
         if args.json:
             line = json.dumps({"arch": encode(spec), "hash": spec_hash(spec),
                                "params": count_params(spec)})

@@ -13,8 +13,9 @@ Accepted, recognised in this order:
    string, or a JSON file holding a spec (a spec, a search's ``best.json``, a result row),
    optionally with ``train_size`` / ``eval_size``.
 
-Whatever its origin, a spec that is a preset's gets that preset's train and eval sizes, and
-``num_classes`` replaces the class count (a model file's must match). Errors are
+Whatever its origin, a spec that is a preset's gets that preset's train and eval sizes,
+``num_classes`` replaces the class count (a model file's must match), and a spec beyond the
+sizes any command takes is refused (``search_space.limits``). Errors are
 ``SpecError``, one line each. Torch (model files), pandas (leaderboards) and the scaling
 report reader are imported only when such a reference is given.
 """
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING
 from search_space.checks import is_int
 from search_space.codec import decode
 from search_space.errors import SpecError
+from search_space.limits import check_size
 from search_space.resolve import find_preset, preset_of, resolve_arch
 from search_space.spec import ArchSpec
 
@@ -91,7 +93,9 @@ def resolve_model(ref: str, *, rank: int = 1, target: str | None = None,
         model = _from_scale_report(path, target, target_option)
     else:
         model = _from_spec(ref)
-    return _with_classes(model, num_classes)
+    model = _with_classes(model, num_classes)
+    check_size(model.spec)  # whatever its origin: absurd sizes stop here, before any work
+    return model
 
 
 def is_model_file(path: Path) -> bool:

@@ -171,3 +171,24 @@ def test_an_interrupt_without_a_count_says_what_the_run_folder_holds(
     assert search.main([*args[:4], "--out", str(empty), *tiny_args]) == 130
     assert capsys.readouterr().err == ("interrupted by SIGINT during set-up: nothing was "
                                        "written; run the command again\n")
+
+
+ABSURD = "stem8-fused_r1_k3_s1_e1_c99999999999999999999-head32-cls10"
+
+
+@pytest.mark.parametrize(("prog", "argv"), [
+    ("nas-arch", ["show", ABSURD]),
+    ("nas-arch", ["export", ABSURD, "--format", "onnx", "--out", "{out}"]),
+    ("nas-scale", ["--base", ABSURD, "--target", "M", "--out", "{out}"]),
+    ("nas-train", ["--arch", ABSURD, "--hardware", "cpu", "--out", "{out}"]),
+    ("nas-search", ["--budget", "1", "--hardware", "cpu", "--reference", ABSURD,
+                    "--out", "{out}"]),
+])
+def test_absurd_sizes_are_refused_up_front(prog: str, argv: list[str], tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "never"
+    assert MAINS[prog]([a.replace("{out}", str(out)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err == ("error: stage 1: out_channels 99,999,999,999,999,999,999 is above the "
+                   "largest width any command takes, 65,536\n")
+    assert not out.exists()
