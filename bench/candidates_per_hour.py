@@ -1,8 +1,8 @@
 """Candidates per GPU-hour: what one candidate of a search costs, evaluated naively.
 
 One candidate is evaluated exactly as ``nas-search --executor inline`` evaluates it (the run's
-set-up from ``nas.setup``: the hardware's default recipe, the data's timing resolution, the
-profile's timing batch; then ``nas.trial.evaluate``: the step timing at the target
+set-up from ``nas.search.setup``: the hardware's default recipe, the data's timing resolution, the
+profile's timing batch; then ``nas.search.trial.evaluate``: the step timing at the target
 resolution, then proxy training with an evaluation after every epoch), one candidate at a
 time, nothing overlapped. A different architecture (``--warmup-arch``) is evaluated first,
 untimed, so that the timed one finds the process as a search's later candidates do (CUDA
@@ -32,10 +32,10 @@ from typing import Any
 
 import torch
 
-from nas.config import SearchConfig
-from nas.progress import counted
-from nas.setup import check_settings, prepare_setup
-from nas.trial import Job, TrialContext, evaluate
+from nas.search.config import SearchConfig
+from nas.run.progress import counted
+from nas.search.setup import check_settings, prepare_setup
+from nas.search.trial import Job, TrialContext, evaluate
 from proxy_train.data import DataSplits, load_data
 from proxy_train.hardware import describe_device, resolve_hardware
 from proxy_train.loop import epoch_steps

@@ -472,7 +472,7 @@ def plan(dry_run: bool, budget_s: float = BUDGET_S) -> list[Step]:
         sizes = (["--hardware", "cpu", "--budget", "2", "--space", toy_space(scratch),
                   *TOY_PROXY, "--cpus-per-trial", "1"]
                  if dry_run else ["--hardware", "auto", "--budget", "6"])
-        return [PY, "-m", "nas.cli", *sizes, "--executor", "inline",
+        return [PY, "-m", "nas.cli.search", *sizes, "--executor", "inline",
                 "--out", str(scratch / "search")]
 
     def environment(scratch: Path, allowed_s: float) -> list[str]:

@@ -14,7 +14,7 @@ import math
 import pytest
 import torch
 
-from nas.trial import Job, TrialContext, evaluate
+from nas.search.trial import Job, TrialContext, evaluate
 from proxy_train.data import DataSplits, Split, load_data
 from proxy_train.recipe import Recipe
 from results.rows import RunInfo, outcome_row

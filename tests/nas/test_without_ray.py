@@ -1,6 +1,6 @@
 """The inline executor needs no Ray: a machine without it (the GPU check's) runs searches.
 
-Ray is imported by ``nas.ray_executor`` alone, and only when the Ray executor is chosen. Here
+Ray is imported by ``nas.search.ray_executor`` alone, and only when the Ray executor is chosen. Here
 a search runs in a child process whose ``PYTHONPATH`` puts a ``ray`` package first that
 leaves a mark and raises on import, as if Ray were missing.
 """
@@ -16,7 +16,7 @@ from results.leaderboard import Leaderboard
 
 CHILD = """
 import sys
-from nas.cli import main
+from nas.cli.search import main
 code = main(sys.argv[1:])
 loaded = sorted(m for m in sys.modules if m == "ray" or m.startswith("ray."))
 print("ray modules:", loaded)
