@@ -32,8 +32,8 @@ from typing import Any
 
 import torch
 
-from nas.search.config import SearchConfig
 from nas.run.progress import counted
+from nas.search.config import SearchConfig
 from nas.search.setup import check_settings, prepare_setup
 from nas.search.trial import Job, TrialContext, evaluate
 from proxy_train.data import DataSplits, load_data

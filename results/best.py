@@ -11,7 +11,8 @@ normalized the metrics). Every command that takes an architecture accepts the fi
 ``arch`` and ``spec`` agree.
 
 A ``best.json`` is only ever a leaderboard row's: :func:`repair_best` re-derives it when it is
-missing, unreadable or names another candidate.
+missing, unreadable or names another candidate, and :func:`remove_best` removes one that no
+row backs.
 """
 
 from __future__ import annotations
@@ -138,9 +139,19 @@ def repair_best(run_dir: str | os.PathLike[str], record: BestRecord) -> bool:
     return True
 
 
+def remove_best(run_dir: str | os.PathLike[str]) -> bool:
+    """Remove ``<run_dir>/best.json`` (no leaderboard row backs it); returns whether there
+    was one."""
+    try:
+        (Path(run_dir) / BEST_FILE).unlink()
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def _json_value(value: Any) -> Any:
     return value.isoformat() if isinstance(value, dt.datetime) else value
 
 
 __all__ = ["BEST_FILE", "BEST_SCHEMA_VERSION", "METRICS", "PROVENANCE", "BestRecord",
-           "best_record", "read_best", "repair_best", "write_best"]
+           "best_record", "read_best", "remove_best", "repair_best", "write_best"]

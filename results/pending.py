@@ -9,7 +9,8 @@ moment it is recorded; the Parquet file is rewritten from memory only now and th
 Reading tolerates what a crash can leave: a last line cut short is ignored (the next writer
 cuts it off before appending), and lines whose rows the Parquet file already holds (a crash
 between rewriting the file and emptying the log) are skipped by their index. Any other line
-that cannot be read is refused, naming the file and the line.
+that cannot be read is refused, naming the file and the line (what to do about it is the
+reader's to say: a search asks to move it away or use another ``--out``).
 """
 
 from __future__ import annotations
@@ -50,15 +51,13 @@ class PendingLog:
         for number, line in enumerate(data[:end].splitlines(), start=1):
             entry = _entry(line)
             if entry is None:
-                raise LeaderboardError(f"{self.path}: line {number} is not a leaderboard row; "
-                                       "move the file away or use another --out")
+                raise LeaderboardError(f"{self.path}: line {number} is not a leaderboard row")
             index, row = entry
             if index == start + len(rows):
                 rows.append(row)
             elif index >= start + len(rows):
                 raise LeaderboardError(f"{self.path}: line {number} holds row {index}, but row "
-                                       f"{start + len(rows)} is missing; move the file away or "
-                                       "use another --out")
+                                       f"{start + len(rows)} is missing")
         return rows
 
     def append(self, first_index: int, rows: Iterable[Mapping[str, Any]]) -> int:

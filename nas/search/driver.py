@@ -25,7 +25,14 @@ from nas.search.setup import RunSetup, Say
 from nas.search.study_journal import StudyJournal
 from nas.search.trial import Job, TrialContext, now
 from nas.strategies import Observation, Proposal, make_strategy, replay
-from results.best import BestRecord, best_record, repair_best, write_best
+from results.best import (
+    BEST_FILE,
+    BestRecord,
+    best_record,
+    remove_best,
+    repair_best,
+    write_best,
+)
 from results.records import document
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
@@ -56,7 +63,8 @@ class SearchRun:
     """State of one run: settings, leaderboard, strategy, and the jobs in flight.
 
     Creating it stores the run's settings (both copies, see ``nas.search.folder``), replays the
-    leaderboard into the strategy and re-derives ``best.json`` if it is missing or unreadable.
+    leaderboard into the strategy and re-derives ``best.json`` if it is missing or unreadable
+    (or removes one that no leaderboard row backs).
     Once ``signals`` received a stop request no new job is handed out, and recording a
     finished candidate is never cut short by a signal. ``say`` prints progress lines, ``note``
     what was repaired.
@@ -71,7 +79,9 @@ class SearchRun:
         self.context: TrialContext = setup.context
         self.leaderboard = folder.leaderboard
         rows = self.leaderboard.read()
-        self.run_id: str = stored.run_id if stored is not None else _new_run_id()
+        # Settings without a row start a new run (nas.search.folder): it gets an id of its own.
+        self.run_id: str = stored.run_id if stored is not None and len(rows) \
+            else _new_run_id()
         self.info = RunInfo(run_id=self.run_id, strategy=config.strategy,
                             hardware=self.context.hardware, objective=config.objective,
                             timing_resolution=self.context.timing_resolution,
@@ -93,9 +103,9 @@ class SearchRun:
             say(f"continuing run {self.run_id}: {self.finished} of "
                 f"{counted(config.budget, 'candidate')} "
                 "already finished")
-        if self._repair_best():
-            note(f"{self.run_dir / 'best.json'} was missing, unreadable or out of date; "
-                "rewritten from the leaderboard")
+        repaired = self._repair_best()
+        if repaired:
+            note(repaired)
         self._signals = signals or StopSignals()
         self.journal = StudyJournal.open(self.run_dir, self.setup.space, self.leaderboard.rows(),
                                          {"run_id": self.run_id, "strategy": config.strategy})
@@ -204,11 +214,17 @@ class SearchRun:
         return best_record(row, self.context.recipe.to_dict(), run_id=self.run_id,
                            reference=document(self.setup.reference_record()))
 
-    def _repair_best(self) -> bool:
-        """Re-derive ``best.json`` from the leaderboard if it is missing or unreadable."""
+    def _repair_best(self) -> str | None:
+        """Make ``best.json`` the leaderboard's best row's: re-derived if it is missing,
+        unreadable or names another candidate, removed if no row backs it. Says what was
+        repaired (None: nothing)."""
+        best = self.run_dir / BEST_FILE
         if self.best is None:
-            return False
-        return repair_best(self.run_dir, self._best_record(self.best[1]))
+            return f"{best} was removed: no leaderboard row backs it" \
+                if remove_best(self.run_dir) else None
+        if repair_best(self.run_dir, self._best_record(self.best[1])):
+            return f"{best} was missing, unreadable or out of date; rewritten from the leaderboard"
+        return None
 
     def close(self) -> RunSummary:
         self.progress.close()

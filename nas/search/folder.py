@@ -8,6 +8,9 @@ from the leaderboard and a leaderboard without settings gets them from ``run.jso
 that cannot be read, or two copies that disagree, is refused with one line that says which
 file to move away; a run is never restarted silently, and its reference timing is read from
 the stored copy, never measured again. A leaderboard with rows but neither copy is refused too.
+Settings without a single leaderboard row (the leaderboard was moved away, or the run ended
+before its first candidate) start a new run with those settings, and :attr:`RunFolder.starts_over`
+says so.
 
 The lock, the claim, the identity check and the record are ``nas.run.folder``'s: if the
 command fails before the run's settings are first written (:meth:`RunFolder.record`),
@@ -50,6 +53,10 @@ class RunFolder(ResumableFolder[RunRecord]):
         ends)."""
         self.restored: str | None = None
         """After :meth:`read`: which copy of the settings was missing and is rewritten."""
+        self.starts_over: str | None = None
+        """After :meth:`read`: why the run stored here starts over as a new run (its settings
+        are stored, but no leaderboard row: the leaderboard was moved away, or the run ended
+        before its first candidate)."""
         self._elsewhere = f"move it away or {elsewhere}"
         self._other = elsewhere
 
@@ -74,6 +81,11 @@ class RunFolder(ResumableFolder[RunRecord]):
             self.restored = f"{self.run_file} was missing; restored from {board}"
         elif board_record is None and rows:
             self.restored = f"{board} had no run settings; restored from {self.run_file}"
+        if not rows:
+            why = f"{board} holds no rows" if board.exists() else f"{board} is missing"
+            source = self.run_file if in_file is not None else board
+            self.starts_over = (f"{why}: a new run starts in {self.path} with the settings "
+                                f"stored in {source}")
         record = in_file or board_record
         assert record is not None
         return record

@@ -9,7 +9,8 @@ The order of work makes bad input cost nothing and leave nothing behind:
 3. the data is loaded and the constraints are checked against the space's smallest spec;
 4. only then does Ray start and is the reference timed (or read back from the stored run).
    A continued run's reference is stored, so while in-process Ray starts, a thread replays
-   the stored rows into the run (``_Background``): a resume proposes sooner.
+   the stored rows into the run (``_Background``): a resume proposes sooner. A run that has
+   finished its budget starts no executor at all: its summary is printed at once.
 
 A failure before the run's settings are first stored removes what the claim created. SIGINT
 and SIGTERM stop the run honestly (``nas.run.interrupt``): finished rows are kept, candidates in
@@ -79,30 +80,37 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 resolve_address(config.address)
             with folder.claim():
                 stored = folder.resume(config.identity())
-                if folder.restored:
-                    say_on_stderr(folder.restored)  # a repair is said even without progress
+                for line in (folder.restored, folder.starts_over):
+                    if line:
+                        say_on_stderr(line)  # said even without progress
                 tell(f"loading data {config.data} ...")
                 data = load_data(config.data, seed=config.seed, say=tell,
                                  progress=config.progress)
-                setup = prepare_setup(config, plan, data)
-                summary, plots = _search(config, setup, folder, stored, signals, tell)
+                run = _run(config, prepare_setup(config, plan, data), folder, stored, signals,
+                           tell)
+                summary = run.close()
+                from results.report import plot_run  # matplotlib: only once there is a run
+
+                plots = plot_run(run.leaderboard.read(), run.run_dir)
     except Interrupted as stop:
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
         raise
     return summary, plots
 
 
-def _search(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: RunRecord | None,
-            signals: StopSignals, tell: Say) -> tuple[RunSummary, list[Path]]:
-    """Time the reference, start the executor, run the candidates, close the run and plot it.
-    A continued in-process Ray run prepares the driver while Ray starts."""
-    run: SearchRun | None = None
-    executor: Executor | None = None
+def _run(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: RunRecord | None,
+         signals: StopSignals, tell: Say) -> SearchRun:
+    """The run, evaluated up to its budget. A run that has finished its budget starts no
+    executor (Ray would take seconds to do nothing)."""
 
     def prepare(timed: RunSetup) -> SearchRun:
         return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
                          note=say_on_stderr)
 
+    if stored is not None and len(folder.leaderboard) >= config.budget:
+        return prepare(time_reference_once(setup, stored, _never, tell))
+    run: SearchRun | None = None
+    executor: Executor | None = None
     try:
         if stored is not None and config.executor == "ray" and config.address is None:
             timed = time_reference_once(setup, stored, _never, tell)
@@ -113,8 +121,7 @@ def _search(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: Ru
                 run = preparing.result()
         else:
             executor = _start_executor(config, signals, tell)
-            run = prepare(time_reference_once(setup, stored, executor.time_reference,
-                                              tell))
+            run = prepare(time_reference_once(setup, stored, executor.time_reference, tell))
         executor.run(run)
     finally:
         if run is not None:
@@ -122,11 +129,8 @@ def _search(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: Ru
             _flush(run)
         if executor is not None:
             executor.shutdown()
-    summary = run.close()
-    from results.report import plot_run  # matplotlib: only once there is a run
-
-    plots = plot_run(run.leaderboard.read(), run.run_dir)
-    return summary, plots
+    assert run is not None, "a run that did not raise was prepared"
+    return run
 
 
 def _flush(run: SearchRun) -> None:

@@ -18,7 +18,9 @@ candidate with ``trial_id`` ``n``.
 
 The leaderboard stays the source of truth: on every start the journal is brought up to date
 from it (rebuilt when missing; a row already there, by candidate number, is not added again),
-and a journal Optuna cannot read is moved aside to ``optuna.journal.unreadable`` and rebuilt.
+a journal Optuna cannot read is moved aside to ``optuna.journal.unreadable`` and rebuilt, and
+the journal of another run (one that started over in the folder) is moved aside to
+``optuna.journal.<its run id>``.
 Writes append to the file under Optuna's own lock, so the dashboard can read it live:
 ``optuna-dashboard runs/x/optuna.journal``.
 
@@ -105,13 +107,16 @@ class StudyJournal:
              rows: Iterable[Mapping[str, Any]], attrs: Mapping[str, Any] | None = None
              ) -> StudyJournal:
         """The run's journal brought up to date with ``rows`` (the leaderboard); a journal
-        that cannot be read is moved aside and rebuilt."""
+        that cannot be read, or that holds another run's trials (``attrs["run_id"]``), is
+        moved aside and rebuilt."""
         rows = list(rows)
+        path = Path(run_dir) / JOURNAL_FILE
         try:
             journal = cls(run_dir, space, attrs)
+            if journal._of_another_run(attrs):
+                journal = cls(run_dir, space, attrs)
             journal.sync(rows)
         except (ValueError, KeyError, TypeError) as exc:  # a damaged or foreign file
-            path = Path(run_dir) / JOURNAL_FILE
             aside = path.with_name(JOURNAL_FILE + ".unreadable")
             os.replace(path, aside)
             print(f"warning: {path} could not be read ({type(exc).__name__}: {exc}); moved to "
@@ -119,6 +124,22 @@ class StudyJournal:
             journal = cls(run_dir, space, attrs)
             journal.sync(rows)
         return journal
+
+    def _of_another_run(self, attrs: Mapping[str, Any] | None) -> bool:
+        """Whether the journal was started by another run than ``attrs["run_id"]`` (a run
+        that starts over in its folder); if so it is moved aside (removed when it holds no
+        trial) and the caller opens a new one."""
+        ours, theirs = (attrs or {}).get("run_id"), self.reward.user_attrs.get("run_id")
+        if ours is None or theirs is None or ours == theirs:
+            return False
+        if any(study.get_trials(deepcopy=False) for _, study in self._studies()):
+            aside = self.path.with_name(f"{JOURNAL_FILE}.{theirs}")
+            os.replace(self.path, aside)
+            print(f"warning: {self.path} held the trials of run {theirs}; moved to "
+                  f"{aside.name}", file=sys.stderr)
+        else:
+            self.path.unlink()
+        return True
 
     def _studies(self) -> list[tuple[str, optuna.Study]]:
         return [(REWARD_STUDY, self.reward), (OBJECTIVES_STUDY, self.objectives)]

@@ -55,6 +55,9 @@ from results.validation_plot import plot_validation
 from search_space.messages import counted
 
 Say = Callable[[str], None]
+ANOTHER_SEARCH = "give another search's folder"
+"""The other way out of a damaged search folder: RUN is the search's, ``--out`` the
+validation's own."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +87,7 @@ def run_validation(config: ValidateConfig, *, say: Say,
     reused = _read_reuse(config.reuse)
     candidates = select_candidates(Leaderboard(run_dir).read(), config.k, config.seed,
                                    str(run_dir))
-    search, search_recipe = record.config, Recipe.from_dict(record.recipe or {})
+    search, search_recipe = record.config, Recipe.from_dict(record.recipe or {})  # _check_run
     proxy = proxy or search_recipe
     settings = _settings(config, record, candidates, proxy, search_recipe)
     if stored is not None:
@@ -101,7 +104,7 @@ def run_validation(config: ValidateConfig, *, say: Say,
         folder.record(settings)
         context = JobContext(data, config.hardware or search["hardware"], threads,
                              float(record.reference.step_time_ms),
-                             int(record.reference.params or 0), float(search["reward_w"]),
+                             int(record.reference.params or 1), float(search["reward_w"]),
                              float(search["reward_v"]))
         ran, already = _run(config, plan, context, folder.table, reused, signals, profile, say)
         stats = statistics(scores(folder.table.rows()), seed=config.seed)
@@ -143,10 +146,13 @@ def _check_run(path: str) -> tuple[Path, RunRecord]:
     run_dir = Path(path)
     if not run_dir.is_dir():
         raise ConfigError(f"RUN {path!r} is not a folder; give the folder of a finished search")
-    record = RunFolder(run_dir, "nas-validate").read()
+    record = RunFolder(run_dir, "nas-validate", elsewhere=ANOTHER_SEARCH).read()
     if record is None:
         raise ConfigError(f"RUN {path!r} holds no search (no run.json and no leaderboard "
                           "settings)")
+    if record.recipe is None or record.reference.params is None:
+        raise ConfigError(f"RUN {path!r}: its run settings have no proxy recipe or no "
+                          "reference params; give the folder of a search this version ran")
     if record.setting("objective") != "train":
         raise ConfigError(f"RUN {path!r} is a surrogate run (--objective surrogate): nothing "
                           "was trained, so there is no proxy to validate; give a search that "

@@ -8,6 +8,7 @@ loaded or Ray starts, and leave nothing behind.
 
 from __future__ import annotations
 
+import io
 import itertools
 import json
 import os
@@ -144,6 +145,55 @@ def test_best_json_is_rederived_from_the_leaderboard(
     assert _inline(run_copy, tiny_args) == 0  # budget reached: nothing is evaluated
     assert "best.json was missing, unreadable or out of date" in capsys.readouterr().err
     assert read_best(best) == expected
+
+
+def test_settings_without_leaderboard_rows_start_a_new_run_and_say_so(
+        run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # The damaged leaderboard was moved away, as its error advises: run.json, best.json and
+    # the journal of the old run stay behind.
+    old = json.loads((run_copy / "run.json").read_text())
+    (run_copy / "leaderboard.parquet").rename(run_copy / "leaderboard.parquet.damaged")
+    monkeypatch.setattr("nas.search.inline_executor.time_reference", _never)  # stored: kept
+
+    def stop_at_once(self: Any, run: Any) -> None:
+        from nas.run.interrupt import Interrupted
+
+        assert not (run_copy / "best.json").exists()  # gone before any new candidate
+        raise Interrupted(2)
+
+    monkeypatch.setattr("nas.search.inline_executor.InlineExecutor.run", stop_at_once)
+    assert _inline(run_copy, tiny_args) == 130
+    err = capsys.readouterr().err
+    assert (f"{run_copy / 'leaderboard.parquet'} is missing: a new run starts in {run_copy} "
+            f"with the settings stored in {run_copy / 'run.json'}\n") in err
+    assert f"{run_copy / 'best.json'} was removed: no leaderboard row backs it" in err
+    new = json.loads((run_copy / "run.json").read_text())
+    assert new["run_id"] != old["run_id"] and new["reference"] == old["reference"]
+    assert (run_copy / f"optuna.journal.{old['run_id']}").exists()  # the old run's trials
+    assert not (run_copy / "best.json").exists()
+
+
+def test_a_damaged_pending_log_is_refused_with_its_advice_once(
+        run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    log = run_copy / "leaderboard.pending.jsonl"
+    log.write_text("not a row\n")
+    assert _inline(run_copy, tiny_args, budget=2) == 2
+    assert _error(capsys) == (f"error: {log}: line 1 is not a leaderboard row; move it away "
+                              "or use another --out")
+
+
+def test_a_finished_run_prints_its_summary_without_starting_ray(
+        run_copy: Path, tiny_args: list[str], capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("nas.search.run.make_executor", _never)
+    board = (run_copy / "leaderboard.parquet").read_bytes()
+    assert main(["--budget", "1", "--executor", "ray", "--out", str(run_copy),
+                 *tiny_args]) == 0
+    out = capsys.readouterr().out
+    assert "1 candidates (1 ok, 0 failed)" in out and "best:" in out
+    assert pd.read_parquet(run_copy / "leaderboard.parquet").equals(
+        pd.read_parquet(io.BytesIO(board)))
 
 
 def test_out_that_is_a_file_is_refused_before_any_work(

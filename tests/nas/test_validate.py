@@ -72,8 +72,12 @@ def test_the_top_three_and_one_candidate_from_each_stratum_of_the_rest() -> None
         select_candidates(board, 21, seed=0, where="run")
 
 
+def _never(*args: object, **kwargs: object) -> None:
+    raise AssertionError("Ray was started although every job is finished")
+
+
 def test_a_validation_runs_every_job_once_and_writes_its_files(
-        run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        run: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     assert main([str(run), *FAST]) == 0
     out = capsys.readouterr().out
     rows, settings = read_validation(run)
@@ -90,9 +94,24 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
         assert (run / name).stat().st_size > 0
     assert "proxy seed vs seed" in out and "long seed vs seed" in out
     assert "(6 jobs run, 3 already finished)" in out
-    assert main([str(run), *FAST]) == 0  # everything is finished: nothing runs again
+    monkeypatch.setattr("nas.search.ray_executor._start_ray", _never)
+    monkeypatch.setattr("nas.search.ray_executor.run_tasks", _never)
+    # Everything is finished: nothing runs again, and Ray is not started to do nothing.
+    assert main([str(run), *FAST, "--executor", "ray"]) == 0
     assert "(0 jobs run, 9 already finished)" in capsys.readouterr().out
     assert pd.DataFrame(read_validation(run)[0]).equals(frame)
+
+
+@pytest.mark.parametrize("damaged", ["leaderboard.parquet", "leaderboard.pending.jsonl"])
+def test_a_damaged_search_folder_is_refused_naming_the_search_folder(
+        damaged: str, run: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (run / damaged).write_text("not a leaderboard\n")
+    out = tmp_path / "validation"
+    assert main([str(run), *FAST, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / damaged}") and err.count("\n") == 1, err
+    assert err.endswith("; move it away or give another search's folder\n"), err
+    assert "--out" not in err and not out.exists()
 
 
 def test_a_killed_validation_continues_without_running_a_job_twice(
