@@ -28,6 +28,20 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-search", description="Training-aware neural architecture search.")
+    _what_to_search(p)
+    _proxy_and_timing(p)
+    _reward_and_limits(p)
+    _where_it_runs(p)
+    after = p.add_argument_group("after the search, and output")
+    after.add_argument("--validate", type=int, metavar="K",
+                       help="then validate the proxy on K of the candidates (nas-validate RUN "
+                            "--k K; default: no validation)")
+    after.add_argument("--no-progress", action="store_true",
+                       help="no progress bar and no set-up lines")
+    return p
+
+
+def _what_to_search(p: argparse.ArgumentParser) -> None:
     what = p.add_argument_group("what to search")
     what.add_argument("--budget", type=int, required=True,
                       help="number of candidates to finish (ok + failed)")
@@ -48,6 +62,9 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument("--objective", default="train",
                       help="train (time and proxy-train every candidate) or surrogate (a "
                            "deterministic function of the spec: a dry run of the machinery)")
+
+
+def _proxy_and_timing(p: argparse.ArgumentParser) -> None:
     proxy = p.add_argument_group("proxy training and step timing")
     proxy.add_argument("--epochs", type=int, help="proxy-training epochs (default: the "
                                                   "recipe's: 10 on GPUs, 3 on CPUs)")
@@ -64,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     proxy.add_argument("--timing-budget", type=float,
                        help="seconds of timing per candidate once the fewest steps are done "
                             "(default: 10 on GPUs, 3 on CPUs)")
+
+
+def _reward_and_limits(p: argparse.ArgumentParser) -> None:
     reward = p.add_argument_group("reward and limits")
     reward.add_argument("--reference", help="model that normalizes step time and params "
                                             "(default: the space's)")
@@ -77,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     reward.add_argument("--max-macs", type=_count("--max-macs"),
                         help="skip candidates with more MACs at the timing resolution, e.g. "
                              "1.5G (default: no limit)")
+
+
+def _where_it_runs(p: argparse.ArgumentParser) -> None:
     where = p.add_argument_group("where it runs")
     where.add_argument("--workers", type=int, default=1, help="candidates evaluated at once")
     where.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
@@ -92,13 +115,6 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--node-timeout", type=float, default=300.0,
                        help="seconds to wait for a Ray node that can run a trial before "
                             "stopping")
-    after = p.add_argument_group("after the search, and output")
-    after.add_argument("--validate", type=int, metavar="K",
-                       help="then validate the proxy on K of the candidates (nas-validate RUN "
-                            "--k K; default: no validation)")
-    after.add_argument("--no-progress", action="store_true",
-                       help="no progress bar and no set-up lines")
-    return p
 
 
 def _count(flag: str) -> Callable[[str], int]:
