@@ -18,6 +18,7 @@ from pathlib import Path
 from search_space.codec import decode, from_dict
 from search_space.errors import SpecError
 from search_space.limits import check_size
+from search_space.messages import shown
 from search_space.presets import PRESETS, Preset, get_preset
 from search_space.spec import ArchSpec
 
@@ -46,7 +47,8 @@ def resolve_arch(ref: str) -> ArchSpec:
     if text.startswith("stem"):
         return check_size(decode(text))
     raise SpecError(
-        f"{ref!r} is not a preset, a file or an architecture string; presets: {sorted(PRESETS)}"
+        f"{shown(ref)} is not a preset, a file or an architecture string; presets: "
+        f"{sorted(PRESETS)}"
     )
 
 

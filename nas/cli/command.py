@@ -2,7 +2,9 @@
 run into one line and an exit status.
 
 * Bad input (a ``NasError``, or argparse's own errors: ``nas.cli.parser``): one
-  ``error: ...`` line on stderr, exit status 2.
+  ``error: ...`` line on stderr, exit status 2; a long value in it is cut
+  (``search_space.messages.one_line``). So is a path too long for the file system (the
+  ``OSError`` of its first use, wherever that is).
 * SIGINT / SIGTERM (``nas.run.interrupt``): the line the command keeps ready in
   :attr:`Invocation.interrupted` (what is saved, how to continue), exit status 130 / 143;
   another signal while that line is made and printed is ignored.
@@ -13,6 +15,7 @@ run into one line and an exit status.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import select
 import signal
@@ -23,6 +26,7 @@ from contextlib import contextmanager
 
 from nas.run.interrupt import SIGNALS, Interrupted, StopSignals
 from search_space.errors import NasError
+from search_space.messages import one_line, shown
 
 CLOSED_PIPE_STATUS = 128 + signal.SIGPIPE
 
@@ -61,7 +65,7 @@ def run_command(parser: argparse.ArgumentParser, run: Run, argv: list[str] | Non
             sys.stdout.flush()  # a closed pipe shows here, where it is handled below
             return status
     except NasError as err:
-        print(f"error: {err}", file=sys.stderr)
+        print(f"error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as stop:
         name = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
@@ -74,6 +78,13 @@ def run_command(parser: argparse.ArgumentParser, run: Run, argv: list[str] | Non
             raise  # another pipe or socket broke: not the reader of our output going away
         _discard_stdout()
         return CLOSED_PIPE_STATUS
+    except OSError as err:
+        if err.errno != errno.ENAMETOOLONG:
+            raise
+        # A path a user gave, too long for the file system (wherever it was first used).
+        name = "" if err.filename is None else f": {shown(err.filename)}"
+        print(f"error: file name too long{name}", file=sys.stderr)
+        return 2
 
 
 @contextmanager

@@ -32,6 +32,7 @@ from search_space.checks import is_int
 from search_space.codec import decode
 from search_space.errors import SpecError
 from search_space.limits import check_size
+from search_space.messages import shown
 from search_space.resolve import find_preset, preset_of, resolve_arch
 from search_space.spec import ArchSpec
 
@@ -80,11 +81,11 @@ def resolve_model(ref: str, *, rank: int = 1, target: str | None = None,
     else:
         kind = "spec"
     if rank != 1 and kind != "leaderboard":
-        raise SpecError(f"--rank {rank} picks a row of a search's leaderboard; {ref!r} is not "
-                        "one")
-    if target is not None and kind != "nas-scale output":
-        raise SpecError(f"--target {target!r} picks a model of a nas-scale output; {ref!r} is "
+        raise SpecError(f"--rank {rank} picks a row of a search's leaderboard; {shown(ref)} is "
                         "not one")
+    if target is not None and kind != "nas-scale output":
+        raise SpecError(f"--target {shown(target)} picks a model of a nas-scale output; "
+                        f"{shown(ref)} is not one")
     if kind == "model file":
         model = _from_model_file(path)
     elif kind == "leaderboard":

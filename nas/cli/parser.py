@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from importlib import metadata
 from typing import Any, NoReturn
 
+from search_space.messages import one_line, shown
+
 PACKAGE = "effnas"
 
 
@@ -59,8 +61,8 @@ class OneLineParser(argparse.ArgumentParser):
         dashed = [a for a in self._args if a.startswith("-") and a != "--"
                   and a.split("=")[0] not in self._option_string_actions]
         if dashed and "required" in message:
-            message += f"; {dashed[0]!r} was read as an option: put -- before it"
-        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+            message += f"; {shown(dashed[0])} was read as an option: put -- before it"
+        self.exit(2, f"error: {one_line(message)} (see {self.prog} --help)\n")
 
 
 class DefaultsFormatter(argparse.HelpFormatter):

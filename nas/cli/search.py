@@ -29,92 +29,94 @@ if TYPE_CHECKING:
 
 def build_parser() -> argparse.ArgumentParser:
     p = OneLineParser(prog="nas-search", description="Training-aware neural architecture search.")
-    _what_to_search(p.add_argument_group("what to search"))
-    _proxy_and_timing(p.add_argument_group("proxy training and step timing"))
-    _reward_and_limits(p.add_argument_group("reward and limits"))
-    _where_it_runs(p.add_argument_group("where it runs"))
-    _after_and_output(p.add_argument_group("after the search, and output"))
+    _what_to_search(p)
+    _proxy_and_timing(p)
+    _reward_and_limits(p)
+    _where_it_runs(p)
+    after = p.add_argument_group("after the search, and output")
+    after.add_argument("--validate", type=int, metavar="K",
+                       help="then validate the proxy on K of the candidates (nas-validate RUN "
+                            "--k K; default: no validation)")
+    after.add_argument("--no-progress", action="store_true",
+                       help="no progress bar and no set-up lines")
     return p
 
 
-def _what_to_search(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--budget", type=int, required=True,
-                       help="number of candidates to finish (ok + failed)")
-    group.add_argument("--hardware", required=True,
-                       help="target hardware the step time is measured on: auto, cpu, v100, "
-                            "a100, h100, h200, l4, t4, a10g")
-    group.add_argument("--space", default="v2b0",
-                       help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
-    group.add_argument("--data", default="synthetic",
-                       help="data: synthetic, folder:PATH, cifar10:PATH, cifar100:PATH, "
-                            "parquet:PATH")
-    group.add_argument("--strategy", default="random", help=f"one of {', '.join(STRATEGIES)}")
-    group.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run "
-                                     "continues")
-    group.add_argument("--seed", type=int, default=0,
-                       help="seed of the strategy, the data split and every candidate's "
-                            "training, 0 to 2^32-1")
-    group.add_argument("--objective", default="train",
-                       help="train (time and proxy-train every candidate) or surrogate (a "
-                            "deterministic function of the spec: a dry run of the machinery)")
+def _what_to_search(p: argparse.ArgumentParser) -> None:
+    what = p.add_argument_group("what to search")
+    what.add_argument("--budget", type=int, required=True,
+                      help="number of candidates to finish (ok + failed)")
+    what.add_argument("--hardware", required=True,
+                      help="target hardware the step time is measured on: auto, cpu, v100, "
+                           "a100, h100, h200, l4, t4, a10g")
+    what.add_argument("--space", default="v2b0",
+                      help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
+    what.add_argument("--data", default="synthetic",
+                      help="data: synthetic, folder:PATH, cifar10:PATH, cifar100:PATH, "
+                           "parquet:PATH")
+    what.add_argument("--strategy", default="random", help=f"one of {', '.join(STRATEGIES)}")
+    what.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run "
+                                    "continues")
+    what.add_argument("--seed", type=int, default=0,
+                      help="seed of the strategy, the data split and every candidate's "
+                           "training, 0 to 2^32-1")
+    what.add_argument("--objective", default="train",
+                      help="train (time and proxy-train every candidate) or surrogate (a "
+                           "deterministic function of the spec: a dry run of the machinery)")
 
 
-def _proxy_and_timing(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--epochs", type=int, help="proxy-training epochs (default: the "
+def _proxy_and_timing(p: argparse.ArgumentParser) -> None:
+    proxy = p.add_argument_group("proxy training and step timing")
+    proxy.add_argument("--epochs", type=int, help="proxy-training epochs (default: the "
                                                   "recipe's: 10 on GPUs, 3 on CPUs)")
-    group.add_argument("--proxy-resolution", type=int,
+    proxy.add_argument("--proxy-resolution", type=int,
                        help="proxy-training image size (default: half the data's on GPUs, "
                             "32 on CPUs)")
-    group.add_argument("--early-stop", default="none", help=f"one of {', '.join(EARLY_STOP)}")
-    group.add_argument("--timing-resolution", type=int,
+    proxy.add_argument("--early-stop", default="none", help=f"one of {', '.join(EARLY_STOP)}")
+    proxy.add_argument("--timing-resolution", type=int,
                        help="image size of the step timing (default: the data's)")
-    group.add_argument("--timing-batch", type=int,
+    proxy.add_argument("--timing-batch", type=int,
                        help="batch of the step timing (default: the hardware's)")
-    group.add_argument("--timing-steps", type=int,
+    proxy.add_argument("--timing-steps", type=int,
                        help="fewest timed steps per candidate (default: 20 on GPUs, 10 on CPUs)")
-    group.add_argument("--timing-budget", type=float,
+    proxy.add_argument("--timing-budget", type=float,
                        help="seconds of timing per candidate once the fewest steps are done "
                             "(default: 10 on GPUs, 3 on CPUs)")
 
 
-def _reward_and_limits(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--reference", help="model that normalizes step time and params "
-                                           "(default: the space's)")
-    group.add_argument("--reward-w", type=float, default=DEFAULT_W,
-                       help="exponent of normalized step time")
-    group.add_argument("--reward-v", type=float, default=DEFAULT_V,
-                       help="exponent of normalized parameters")
-    group.add_argument("--max-params", type=_count("--max-params"),
-                       help="skip candidates with more parameters, e.g. 8M, 8000000 (default: "
-                            "no limit)")
-    group.add_argument("--max-macs", type=_count("--max-macs"),
-                       help="skip candidates with more MACs at the timing resolution, e.g. "
-                            "1.5G (default: no limit)")
+def _reward_and_limits(p: argparse.ArgumentParser) -> None:
+    reward = p.add_argument_group("reward and limits")
+    reward.add_argument("--reference", help="model that normalizes step time and params "
+                                            "(default: the space's)")
+    reward.add_argument("--reward-w", type=float, default=DEFAULT_W,
+                        help="exponent of normalized step time")
+    reward.add_argument("--reward-v", type=float, default=DEFAULT_V,
+                        help="exponent of normalized parameters")
+    reward.add_argument("--max-params", type=_count("--max-params"),
+                        help="skip candidates with more parameters, e.g. 8M, 8000000 (default: "
+                             "no limit)")
+    reward.add_argument("--max-macs", type=_count("--max-macs"),
+                        help="skip candidates with more MACs at the timing resolution, e.g. "
+                             "1.5G (default: no limit)")
 
 
-def _where_it_runs(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--workers", type=int, default=1, help="candidates evaluated at once")
-    group.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
-    group.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: Ray "
+def _where_it_runs(p: argparse.ArgumentParser) -> None:
+    where = p.add_argument_group("where it runs")
+    where.add_argument("--workers", type=int, default=1, help="candidates evaluated at once")
+    where.add_argument("--executor", default="ray", help=f"one of {', '.join(EXECUTORS)}")
+    where.add_argument("--address", help="join a Ray cluster: auto or HOST:PORT (default: Ray "
                                          "in this process)")
-    group.add_argument("--cpus-per-trial", type=float,
+    where.add_argument("--cpus-per-trial", type=float,
                        help="CPU threads (and Ray CPUs) per trial (default: this machine's "
                             "cores / --workers; on a cluster 1 per GPU trial, 2 per CPU trial)")
-    group.add_argument("--gpus-per-trial", type=float,
+    where.add_argument("--gpus-per-trial", type=float,
                        help="GPUs per trial on a GPU target, whole numbers (default: 1)")
-    group.add_argument("--retries", type=int, default=1,
+    where.add_argument("--retries", type=int, default=1,
                        help="retries of a trial whose worker or node dies")
-    group.add_argument("--node-timeout", type=float, default=300.0,
+    where.add_argument("--node-timeout", type=float, default=300.0,
                        help="seconds to wait for a Ray node that can run a trial before "
                             "stopping")
 
-
-def _after_and_output(group: argparse._ArgumentGroup) -> None:
-    group.add_argument("--validate", type=int, metavar="K",
-                       help="then validate the proxy on K of the candidates (nas-validate RUN "
-                            "--k K; default: no validation)")
-    group.add_argument("--no-progress", action="store_true",
-                       help="no progress bar and no set-up lines")
 
 def _count(flag: str) -> Callable[[str], int]:
     """An argparse type for a count written as ``8M``, ``1.5G`` or ``8000000``."""

@@ -20,6 +20,7 @@ from nas.run.progress import counted, say_on_stderr, silent
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from nas.train.plan import ModelSource
 from scaling.base import RECIPE_NAMES
+from search_space.messages import one_line
 
 if TYPE_CHECKING:
     from nas.train.record import TrainRecord
@@ -93,7 +94,7 @@ def _run(invocation: Invocation) -> int:
     try:
         summary = run_training(config, model, say=say, signals=invocation.signals)
     except TrainingFailed as failed:
-        print(f"error: {failed}", file=sys.stderr)
+        print(f"error: {one_line(str(failed))}", file=sys.stderr)
         return 1
     if summary.already_finished:
         print(f"{summary.out / 'train.json'}: this training already finished; nothing was run",

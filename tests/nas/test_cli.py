@@ -192,3 +192,24 @@ def test_absurd_sizes_are_refused_up_front(prog: str, argv: list[str], tmp_path:
     assert err == ("error: stage 1: out_channels 99,999,999,999,999,999,999 is above the "
                    "largest width any command takes, 65,536\n")
     assert not out.exists()
+
+
+LONG = "a" * 10_000
+
+
+@pytest.mark.parametrize(("prog", "argv"), [
+    ("nas-arch", ["show", LONG]),
+    ("nas-arch", ["show", "-" + LONG]),
+    ("nas-search", ["--budget", LONG, "--hardware", "cpu"]),
+    ("nas-search", ["--budget", "1", "--hardware", "cpu", "--out", "{tmp}/" + LONG]),
+    ("nas-scale", ["--base", LONG, "--target", "M"]),
+    ("nas-train", ["--arch", "stem" + LONG]),
+    ("nas-train", ["--arch", "v2-b0", "--recipe", LONG]),
+    ("nas-validate", [LONG]),
+])
+def test_a_long_argument_is_cut_in_the_error(prog: str, argv: list[str], tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert MAINS[prog]([a.replace("{tmp}", str(tmp_path)) for a in argv]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1, err[:300]
+    assert len(err) < 600 and " characters)" in err, err[:300]
