@@ -191,7 +191,7 @@ def test_a_finished_run_prints_its_summary_without_starting_ray(
     assert main(["--budget", "1", "--executor", "ray", "--out", str(run_copy),
                  *tiny_args]) == 0
     out = capsys.readouterr().out
-    assert "1 candidates (1 ok, 0 failed)" in out and "best:" in out
+    assert "1 candidate (1 ok, 0 failed)" in out and "best:" in out
     assert pd.read_parquet(run_copy / "leaderboard.parquet").equals(
         pd.read_parquet(io.BytesIO(board)))
 
