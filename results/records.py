@@ -3,8 +3,10 @@
 A record is a ``@dataclass(frozen=True, slots=True)`` whose fields are the document's keys,
 in the order the file lists them; nested records are fields of their own record type. Its
 document is :func:`document` (the one way a record becomes JSON: nested records become
-objects, tuples lists), written with :func:`write_json_record` (atomically: a reader sees
-the old file or the new one). Reading goes the other way, field by field, with
+objects, tuples lists; a field made with :func:`written_when_set` is left out while it holds
+its default, so files written before the field existed read and write back the same),
+written with :func:`write_json_record` (atomically: a reader sees the old file or the new
+one). Reading goes the other way, field by field, with
 :func:`from_document`: a key the record needs that the document lacks is a
 :class:`RecordError` naming it, which the reader turns into a message naming the file.
 """
@@ -28,10 +30,33 @@ class RecordError(NasError, ValueError):
     """A stored document is not the record it should be (the message says what it lacks)."""
 
 
+WHEN_SET = "written_when_set"
+
+
+def written_when_set(default: Any = None) -> Any:
+    """A record field with ``default`` that :func:`document` writes only when it differs."""
+    return dataclasses.field(default=default, metadata={WHEN_SET: True})
+
+
 def document(record: Any) -> dict[str, Any]:
     """``record`` as its JSON document (see the module docstring)."""
-    out: dict[str, Any] = dataclasses.asdict(record)
+    out: dict[str, Any] = {}
+    for field in dataclasses.fields(record):
+        value = getattr(record, field.name)
+        if field.metadata.get(WHEN_SET) and value == field.default:
+            continue
+        out[field.name] = _plain(value)
     return out
+
+
+def _plain(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return document(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    return value
 
 
 def write_json_record(path: str | os.PathLike[str], doc: Mapping[str, Any], *,

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.run.identity import Identity
-from results.records import RecordError, document, from_document, section
+from results.records import RecordError, document, from_document, section, written_when_set
 
 FORMAT = "effnas.train"
 VERSION = 1
@@ -77,7 +77,7 @@ class TrainOutcome:
     test_top1_ema: float | None
     test_images: int | None
     wall_time_s: float
-    failure_kind: str | None = None
+    failure_kind: str | None = written_when_set()
     """Why a failed training failed (``proxy_train.records.FailureKind``'s value)."""
 
 

@@ -74,3 +74,12 @@ def test_a_file_that_is_not_a_record_says_what_it_lacks(tmp_path: Path, change: 
     with pytest.raises(ConfigError) as refused:
         TrainFolder(tmp_path).read()
     assert message in str(refused.value)
+
+
+def test_a_failure_kind_is_written_only_when_there_is_one(tmp_path: Path) -> None:
+    failed = copy.deepcopy(WRITTEN)
+    failed["result"].update(status="failed", reason="out of memory", failure_kind="oom")
+    record = TrainRecord.from_document(failed)
+    assert record.result is not None and record.result.failure_kind == "oom"
+    assert record.to_document()["result"]["failure_kind"] == "oom"
+    assert "failure_kind" not in TrainRecord.from_document(WRITTEN).to_document()["result"]
