@@ -6,8 +6,9 @@
 Six steps, in this order, each a child process with a time limit of its own, so that a
 failure or a hang in one still leaves the others' results:
 
-1. environment: Python, torch, CUDA, cuDNN, the device, the driver, the versions of the
-   packages the toolkit needs (and whether ``ray`` is importable: the check never needs it);
+1. environment (``bench/gpu_environment.py``): Python, torch, CUDA, cuDNN, the device, the
+   driver, the packages the toolkit needs (versions, and whether the carried ones import),
+   whether ``ray`` is importable (the check never needs it), the bf16 matrix-product rate;
 2. tests: every ``gpu``-marked test (the test files under ``tests/`` that use the marker):
    proxy training in bf16 and in fp16 with the grad scaler, CUDA-event step timing, a real
    out-of-memory and a NaN recorded as failed candidates, data and augmentation on the device;
@@ -39,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib
 import importlib.util
 import json
 import os
@@ -338,8 +338,10 @@ def read_environment(scratch: Path, output: str) -> tuple[dict[str, Any], list[s
 
 def headline_environment(f: dict[str, Any]) -> str:
     device = f.get("device", {})
+    failing = [name for name, result in f.get("imports", {}).items() if result != "ok"]
     return (f"{device.get('device_name')}, torch {device.get('torch_version')}, "
-            f"CUDA {device.get('cuda_version')}, ray importable: {f.get('ray_importable')}")
+            f"CUDA {device.get('cuda_version')}, ray importable: {f.get('ray_importable')}; "
+            f"not importable: {', '.join(failing) or 'none'}")
 
 
 def read_tests(scratch: Path, output: str) -> tuple[dict[str, Any], list[str]]:
@@ -476,7 +478,7 @@ def plan(dry_run: bool, budget_s: float = BUDGET_S) -> list[Step]:
                 "--out", str(scratch / "search")]
 
     def environment(scratch: Path, allowed_s: float) -> list[str]:
-        return [PY, str(Path(__file__).resolve()), "--probe", str(scratch / "environment.json")]
+        return [PY, "bench/gpu_environment.py", str(scratch / "environment.json")]
 
     timm = (["--rehearsal", "--hardware", "cpu", "--ours", "efficientnetv2-b0",
              "--timm-model", "tf_efficientnetv2_b0", "--resolution", "32", "--batch", "2",
@@ -511,64 +513,6 @@ def plan(dry_run: bool, budget_s: float = BUDGET_S) -> list[Step]:
     ]
 
 
-# --- the environment probe (run as a step of its own) ------------------------------------
-
-PACKAGES = ("torch", "numpy", "optuna", "kornia", "kornia_rs", "sqlalchemy", "alembic",
-            "mako", "colorlog", "typing_extensions", "pandas", "pyarrow", "matplotlib",
-            "pillow", "safetensors", "tqdm", "timm", "pytest", "pytest-timeout", "setuptools",
-            "effnas", "ray")
-IMPORTS = ("optuna", "kornia", "pandas", "pyarrow", "matplotlib", "timm")
-"""Imported by the probe: a carried wheel whose needs the machine lacks fails here, named."""
-
-
-def probe(path: Path) -> None:
-    """Write what the machine is and holds to ``path`` (JSON); on CUDA, run a matrix product."""
-    from importlib import metadata
-
-    import torch
-
-    from proxy_train.hardware import describe_device, resolve_hardware
-
-    target = resolve_hardware("auto")
-    info: dict[str, Any] = {
-        "python": f"{platform.python_version()} ({sys.executable})",
-        "target": {"name": target.name, "device": target.device,
-                   "precision": target.profile.precision,
-                   "timing_batch": target.profile.timing_batch},
-        "device": describe_device(target),
-        "ray_importable": importlib.util.find_spec("ray") is not None,
-    }
-    versions = {}
-    for name in PACKAGES:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "missing"
-    info["packages"] = versions
-    imports = {}
-    for name in IMPORTS:
-        try:
-            importlib.import_module(name)
-            imports[name] = "ok"
-        except Exception as exc:  # noqa: BLE001 - what fails is the finding
-            imports[name] = f"{type(exc).__name__}: {exc}"
-    info["imports"] = imports
-    if target.is_cuda:
-        a = torch.randn(8192, 8192, device=target.device, dtype=torch.bfloat16)
-        for _ in range(3):
-            a @ a
-        torch.cuda.synchronize()
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(10):
-            a @ a
-        end.record()
-        torch.cuda.synchronize()
-        info["bf16_matmul_tflops"] = round(10 * 2 * 8192**3 / (start.elapsed_time(end) / 1e3)
-                                           / 1e12)
-    path.write_text(json.dumps(info, indent=1, default=str) + "\n", encoding="utf-8")
-
-
 # --- the command line --------------------------------------------------------------------
 
 def machine() -> str:
@@ -587,24 +531,17 @@ def machine() -> str:
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("out", nargs="?", help="folder for report.md, figures.json, gpu_check.log")
+    p.add_argument("out", help="folder for report.md, figures.json, gpu_check.log")
     p.add_argument("--dry-run", action="store_true",
                    help="the same steps on the CPU at toy sizes (a rehearsal)")
     p.add_argument("--budget-s", type=float, default=None,
                    help=f"wall-time budget of all steps (default {BUDGET_S:g} s, dry run "
                         f"{DRY_BUDGET_S:g} s)")
-    p.add_argument("--probe", metavar="PATH", help=argparse.SUPPRESS)
-    args = p.parse_args(argv)
-    if args.probe is None and args.out is None:
-        p.error("give the output folder")
-    return args
+    return p.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.probe is not None:
-        probe(Path(args.probe))
-        return 0
     budget = args.budget_s or (DRY_BUDGET_S if args.dry_run else BUDGET_S)
     command = "python bench/gpu_check.py " + " ".join(sys.argv[1:] if argv is None else argv)
     kind = "dry run on the CPU, toy sizes: checks that every step runs, measures nothing" \
