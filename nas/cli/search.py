@@ -16,6 +16,7 @@ from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.settings import EXECUTORS, ConfigError, check_out
 from nas.search.cluster import check_reachable
 from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
+from nas.track import TRACKERS
 from nas.validate.config import ValidateConfig
 from search_space.checks import parse_count
 from search_space.errors import NasError
@@ -57,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--validate", type=int, metavar="K", help="then validate the proxy on K of the candidates (nas-validate RUN --k K)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar and no set-up lines")
+    p.add_argument("--tracker", action="append", default=[], choices=TRACKERS, help="log to an experiment tracker (repeatable): mlflow, wandb, tensorboard")
     return p
 
 
@@ -101,6 +103,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         objective=args.objective,
         node_timeout=args.node_timeout,
         progress=not args.no_progress,
+        trackers=tuple(args.tracker),
     )
 
 
@@ -161,7 +164,7 @@ def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateC
     return ValidateConfig(run=config.out, k=args.validate, workers=config.workers,
                           address=config.address, executor=config.executor,
                           cpus_per_job=config.cpus_per_trial, seed=config.seed,
-                          progress=config.progress)
+                          progress=config.progress, trackers=config.trackers)
 
 
 def interrupted_line(stop: KeyboardInterrupt, config: SearchConfig | None) -> str:

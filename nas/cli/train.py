@@ -16,6 +16,7 @@ from typing import Any
 from nas.cli.parser import OneLineParser
 from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import counted, say_on_stderr, silent
+from nas.track import TRACKERS
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from search_space.errors import NasError
 
@@ -48,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=1, help="leaderboard row to train (1: best)")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar and no set-up lines")
+    p.add_argument("--tracker", action="append", default=[], choices=TRACKERS, help="log to an experiment tracker (repeatable): mlflow, wandb, tensorboard")
     return p
 
 
@@ -58,7 +60,7 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         stages=args.stages, sizes=None if args.sizes is None else parse_sizes(args.sizes),
         eval_size=args.eval_size, batch_size=args.batch_size, hardware=args.hardware.lower(),
         seed=args.seed, ema=args.ema, compile=args.compile, target=args.target,
-        rank=args.rank, progress=not args.no_progress)
+        rank=args.rank, progress=not args.no_progress, trackers=tuple(args.tracker))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,6 +16,7 @@ from nas.cli.parser import OneLineParser
 from nas.run.interrupt import Interrupted, StopSignals
 from nas.run.progress import say_on_stderr, silent
 from nas.run.settings import EXECUTORS
+from nas.track import TRACKERS
 from nas.validate.config import ValidateConfig
 from search_space.errors import NasError
 
@@ -53,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seeds the choice of candidates, the runs and the bootstrap")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress bar and no set-up lines")
+    p.add_argument("--tracker", action="append", default=[], choices=TRACKERS, help="log to an experiment tracker (repeatable): mlflow, wandb, tensorboard")
     return p
 
 
@@ -63,7 +65,7 @@ def config_from_args(args: argparse.Namespace) -> ValidateConfig:
         hardware=None if args.hardware is None else args.hardware.lower(),
         workers=args.workers, address=args.address, executor=args.executor,
         cpus_per_job=args.cpus_per_job, out=args.out, reuse=args.reuse, seed=args.seed,
-        progress=not args.no_progress)
+        progress=not args.no_progress, trackers=tuple(args.tracker))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -29,8 +30,16 @@ from nas.run.settings import check_out
 from nas.search.config import SearchConfig
 from nas.search.driver import RunSummary, SearchRun
 from nas.search.folder import RunFolder
-from nas.search.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
+from nas.search.setup import (
+    Plan,
+    RunSetup,
+    Say,
+    check_settings,
+    prepare_setup,
+    time_reference_once,
+)
 from nas.search.trial import TrialContext
+from nas.track.base import FAILED, FINISHED, KILLED
 from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
 from results.errors import LeaderboardError
@@ -80,43 +89,68 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 stored = folder.stored(config)
                 if folder.restored:
                     say_on_stderr(folder.restored)  # a repair is said even without progress
-                tell(f"loading data {config.data} ...")
-                data = load_data(config.data, seed=config.seed)
-                setup = prepare_setup(config, plan, data)
-                run: SearchRun | None = None
-                executor: Executor | None = None
-
-                def prepare(timed: RunSetup) -> SearchRun:
-                    return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
-                                     note=say_on_stderr)
-
-                try:
-                    if stored is not None and config.executor == "ray" and config.address is None:
-                        timed = time_reference_once(setup, stored, _never, tell)
-                        preparing = _Background(lambda: prepare(timed))
-                        try:
-                            executor = _start_executor(config, signals, tell)
-                        finally:
-                            run = preparing.result()
-                    else:
-                        executor = _start_executor(config, signals, tell)
-                        run = prepare(time_reference_once(setup, stored, executor.time_reference,
-                                                          tell))
-                    executor.run(run)
-                finally:
-                    if run is not None:
-                        run.progress.close()  # before any message: never glued to the bar
-                        _flush(run)
-                    if executor is not None:
-                        executor.shutdown()
-                summary = run.close()
-                from results.report import plot_run  # matplotlib: only once there is a run
-
-                plots = plot_run(run.leaderboard.read(), run.run_dir)
+                summary, plots = _run(config, plan, folder, stored, signals, tell)
     except Interrupted as stop:
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
         raise
     return summary, plots
+
+
+def _run(config: SearchConfig, plan: Plan, folder: RunFolder, stored: dict[str, Any] | None,
+         signals: StopSignals, tell: Say) -> tuple[RunSummary, list[Path]]:
+    """Load the data, start the executor and the run, and run it (``--out`` is claimed)."""
+    tell(f"loading data {config.data} ...")
+    data = load_data(config.data, seed=config.seed)
+    setup = prepare_setup(config, plan, data)
+    run: SearchRun | None = None
+    executor: Executor | None = None
+
+    def prepare(timed: RunSetup) -> SearchRun:
+        return SearchRun(config, timed, folder, stored, signals=signals, say=tell,
+                         note=say_on_stderr)
+
+    ended = FAILED
+    try:
+        if stored is not None and config.executor == "ray" and config.address is None:
+            timed = time_reference_once(setup, stored, _never, tell)
+            preparing = _Background(lambda: prepare(timed))
+            try:
+                executor = _start_executor(config, signals, tell)
+            finally:
+                run = preparing.result()
+        else:
+            executor = _start_executor(config, signals, tell)
+            run = prepare(time_reference_once(setup, stored, executor.time_reference,
+                                              tell))
+        executor.run(run)
+        ended = FINISHED
+    except KeyboardInterrupt:
+        ended = KILLED
+        raise
+    finally:
+        if run is not None:
+            run.progress.close()  # before any message: never glued to the bar
+            _flush(run)
+        if executor is not None:
+            executor.shutdown()
+        if run is not None and ended != FINISHED:
+            with suppress(Exception):  # never hides why the run ended
+                _end(run, ended)  # what was saved is plotted and tracked all the same
+    summary = run.close()
+    return summary, _end(run, FINISHED, summary)
+
+
+def _end(run: SearchRun, status: str, summary: RunSummary | None = None) -> list[Path]:
+    """The plots of the rows saved so far (also when the run stops early); then the trackers'
+    run ends, with the plots and ``best.json``. Returns the plots."""
+    from results.report import plot_run  # matplotlib: only once there is a run
+
+    plots = plot_run(run.leaderboard.read(), run.run_dir)
+    counts = None if summary is None else {
+        "finished": summary.finished, "ok": summary.ok, "failed": summary.failed,
+        "wall_time_s": summary.wall_time_s}
+    run.tracking.close(status, summary=counts, files=[*plots, run.run_dir / "best.json"])
+    return plots
 
 
 def _flush(run: SearchRun) -> None:

@@ -23,6 +23,8 @@ from typing import Any
 from tqdm import tqdm
 
 from nas.run.interrupt import StopSignals
+from nas.track.guard import Trackers
+from nas.track.jobs import log_epoch, open_training, tracked, training_result
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
 from nas.train.plan import TrainPlan, load_recipe_file, make_plan, resolve_model
@@ -88,21 +90,25 @@ def run_training(config: TrainConfig, *, say: Say, signals: StopSignals | None =
                 "epochs already finished")
         record = _record(config, plan, data, target, stored)
         folder.write_record(record)
-        result, final = _train(config, plan, data, target, folder, resume, signals)
-        record = {**record, "result": _result(result, data)}
-        if result.status == "failed":
-            folder.write_record({**record, "status": "failed"})
-            raise TrainingFailed(_failure_line(result, plan, folder, final))
-        assert final is not None, "a finished training has a last state"
-        _write_outputs(plan, folder, final, result, data)
-        record = {**record, "status": "finished"}
-        folder.write_record(record)
+        with tracked(open_training(config.trackers, folder.path, record)) as end:
+            result, final = _train(config, plan, data, target, folder, resume, signals,
+                                   end.trackers)
+            record = {**record, "result": _result(result, data)}
+            end.result = training_result(record["result"])
+            if result.status == "failed":
+                folder.write_record({**record, "status": "failed"})
+                raise TrainingFailed(_failure_line(result, plan, folder, final))
+            assert final is not None, "a finished training has a last state"
+            _write_outputs(plan, folder, final, result, data)
+            end.files = [folder.path / CURVES_PLOT, folder.model_file]
+            record = {**record, "status": "finished"}
+            folder.write_record(record)
     return TrainSummary(folder.path, record, done)
 
 
 def _train(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Target,
-           folder: TrainFolder, resume: TrainState | None,
-           signals: StopSignals) -> tuple[TrainResult, TrainState | None]:
+           folder: TrainFolder, resume: TrainState | None, signals: StopSignals,
+           trackers: Trackers) -> tuple[TrainResult, TrainState | None]:
     """Run the loop with the folder's checkpoint and metrics after every epoch; returns the
     result and the last state (the weights ``model.pt`` gets)."""
     recipe = plan.recipe
@@ -117,6 +123,7 @@ def _train(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Targe
             save_checkpoint(folder.checkpoint_file, state, meta=meta)
             write_metrics(folder.path / METRICS_FILE, state.progress["history"])
         last[:] = [state]
+        log_epoch(trackers, state.progress["history"][-1])
 
     try:
         result = train(plan.model.spec, recipe, data, device=target.device, seed=config.seed,

@@ -30,6 +30,7 @@ from nas.run.lock import check_free
 from nas.run.settings import ConfigError, check_out
 from nas.search.config import stored_setting
 from nas.search.folder import RunFolder
+from nas.track.jobs import report_validation
 from nas.train.plan import load_recipe_file
 from nas.validate.config import IDENTITY, LONG_RECIPES, ValidateConfig
 from nas.validate.jobs import JobContext, held_out, run_job, search_row
@@ -120,6 +121,8 @@ def run_validation(config: ValidateConfig, *, say: Say,
         write_json(out / STATS_FILE, document)
         plot_validation(table.rows(), stats, out / PLOT_FILE)
         _record_in_journal(run_dir, table.rows(), settings)
+        report_validation(config.trackers, out, settings, stats, line,
+                          [out / PLOT_FILE, out / STATS_FILE])
     return ValidationSummary(out, stats, line, len(waiting), already)
 
 
