@@ -16,6 +16,7 @@ their result before writing, write atomically and leave no file when they fail.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ class ExportSource:
     weights: str
     """``'ema'`` or ``'final'`` (from a model file) or ``'random init'``."""
     eval_size: int | None
-    """The model file's (or preset's) evaluation image size, if known."""
+    """The image size the network is meant for, if known: a model file's (or preset's)
+    evaluation size, or the size a search's ``best.json`` ran at (:func:`run_size`)."""
     origin: str
 
 
@@ -97,8 +99,23 @@ def load_source(ref: str, *, weights: str | None = None,
         torch.manual_seed(INIT_SEED)
         model = build_model(spec).eval()
     preset = find_preset(ref)
-    return ExportSource(spec=spec, model=model, weights=RANDOM_INIT,
-                        eval_size=preset.eval_size if preset is not None else None, origin=ref)
+    size = preset.eval_size if preset is not None else run_size(ref)
+    return ExportSource(spec=spec, model=model, weights=RANDOM_INIT, eval_size=size, origin=ref)
+
+
+def run_size(ref: str) -> int | None:
+    """The image size of the search a ``best.json`` comes from (its ``timing_resolution``:
+    the data's size, at which every candidate was timed), or None for any other reference."""
+    path = Path(ref)
+    if path.suffix != ".json" or not path.is_file():
+        return None
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    provenance = doc.get("provenance") if isinstance(doc, dict) else None
+    size = provenance.get("timing_resolution") if isinstance(provenance, dict) else None
+    return size if isinstance(size, int) and not isinstance(size, bool) and size > 0 else None
 
 
 def write_onnx(source: ExportSource, out: str | os.PathLike[str], *, resolution: int,

@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
     exp.add_argument("--out", default=None, help="output file (onnx, timm-weights)")
     exp.add_argument("--resolution", type=int, default=None,
                      help="onnx input size (default: the model file's or preset's eval size, "
-                          "else 224)")
+                          "a search's best.json: the run's size, else 224)")
     exp.add_argument("--batch", default="dynamic", help="onnx batch: dynamic (default) or N")
     exp.add_argument("--weights", choices=("ema", "final"), default=None,
                      help="weights of a model file (default ema)")
