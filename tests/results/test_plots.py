@@ -77,3 +77,23 @@ def test_curves_of_one_epoch_have_whole_ticks_and_the_test_marker_beside_the_poi
 def test_tied_candidates_share_one_label() -> None:
     x, y = np.array([1.5, 1.5, 3.0]), np.array([2.0, 2.0, 1.0])
     assert tied_labels(x, y, np.array([5, 2, 1])) == {(1.5, 2.0): "2, 5", (3.0, 1.0): "1"}
+
+
+def test_validation_ranks_of_three_candidates_have_whole_ticks(tmp_path: Path,
+                                                               monkeypatch: Any) -> None:
+    from results.validation_plot import plot_validation
+
+    made: list[Figure] = []
+    real = Figure.savefig
+    monkeypatch.setattr(Figure, "savefig",
+                        lambda fig, *a, **k: (made.append(fig), real(fig, *a, **k))[1])
+    rows = [{"arch_hash": f"h{i}", "search_rank": i + 1, "kind": kind, "replica": 0,
+             "status": "ok", "accuracy": accuracy, "reward": accuracy, "interim_reward": None,
+             "params": 1, "macs": 1, "step_time_ms": 1.0}
+            for i in range(3)
+            for kind, accuracy in (("proxy", 0.3 + 0.1 * i), ("long", 0.6 - 0.1 * i))]
+    plot_validation(rows, {}, tmp_path / "validation.png")
+    by_rank = made[-1].axes[0]
+    for ticks in (by_rank.get_xticks(), by_rank.get_yticks()):
+        shown = [t for t in ticks if 0.5 <= t <= 3.5]
+        assert shown and all(float(t).is_integer() for t in shown), shown
