@@ -209,6 +209,11 @@ def wandb_runs(folder: Path) -> list[dict[str, Any]]:
     return runs
 
 
+def _items(items: Any) -> dict[str, Any]:
+    """Key-value items of a record (a key may be written as ``nested_key`` parts)."""
+    return {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in items}
+
+
 def _wandb_run(records: list[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {"history": [], "summary": {}, "config": {}, "exit": None}
     for rec in records:
@@ -216,11 +221,11 @@ def _wandb_run(records: list[Any]) -> dict[str, Any]:
         if kind == "run":
             out.update(id=rec.run.run_id, group=rec.run.run_group, job_type=rec.run.job_type)
         elif kind == "history":
-            out["history"].append({i.key: json.loads(i.value_json) for i in rec.history.item})
+            out["history"].append(_items(rec.history.item))
         elif kind == "summary":
-            out["summary"].update({i.key: json.loads(i.value_json) for i in rec.summary.update})
+            out["summary"].update(_items(rec.summary.update))
         elif kind == "config":
-            out["config"].update({i.key: json.loads(i.value_json) for i in rec.config.update})
+            out["config"].update(_items(rec.config.update))
         elif kind == "exit":
             out["exit"] = rec.exit.exit_code
     return out
