@@ -8,8 +8,10 @@ and its own files (the leaderboard, ``metrics.parquet``, ``validation.parquet``)
 record. A tracker that falls :data:`MAX_QUEUED` calls behind is switched off the same way.
 
 :meth:`Trackers.close` lets each thread finish what is queued, waiting at most
-:data:`STALL_S` seconds for any one call (a server that stopped answering): a tracker that
-lags is then left behind with a warning.
+:data:`STALL_S` seconds for any one call (a server that stopped answering), or
+:data:`START_S` for the first (importing the framework and opening its store: a new MLflow
+SQLite store takes tens of seconds on a busy machine): a tracker that lags is then left
+behind with a warning. A wait of more than a few seconds is said in one line.
 """
 
 from __future__ import annotations
@@ -27,6 +29,9 @@ Warn = Callable[[str], None]
 MAX_QUEUED = 100_000
 STALL_S = 30.0
 """How long closing waits for one call of a tracker before leaving it behind."""
+START_S = 300.0
+"""... and for its first call, which imports the framework and opens the run."""
+SAY_AFTER_S = 3.0
 
 
 def warn_on_stderr(line: str) -> None:
@@ -80,15 +85,20 @@ class Guarded:
         :data:`STALL_S` for any one call."""
         self.submit(lambda tracker: tracker.close(status))
         self._queue.put(None)
-        done, since = self._done, time.monotonic()
+        done, since, said = self._done, time.monotonic(), False
         while self._thread.is_alive():
             self._thread.join(timeout=0.2)
+            limit = START_S if self._done == 0 else STALL_S
             if self._done != done:
                 done, since = self._done, time.monotonic()
-            elif time.monotonic() - since > STALL_S:
-                self._warn(f"warning: tracker {self.name} did not answer for {STALL_S:g} s; "
+            elif time.monotonic() - since > limit:
+                self._warn(f"warning: tracker {self.name} did not answer for {limit:g} s; "
                            f"{self._queued - self._done} of its calls are not sent")
                 return
+            if not said and time.monotonic() - since > SAY_AFTER_S:
+                said = True
+                self._warn(f"waiting for tracker {self.name} to send "
+                           f"{self._queued - self._done} calls ...")
 
 
 class Trackers:

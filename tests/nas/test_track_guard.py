@@ -85,6 +85,8 @@ def test_a_failing_tracker_warns_once_and_is_switched_off() -> None:
 def test_a_tracker_that_stops_answering_never_slows_the_job(
         monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(guard, "STALL_S", 0.5)
+    monkeypatch.setattr(guard, "START_S", 0.5)
+    monkeypatch.setattr(guard, "SAY_AFTER_S", 10.0)
     said: list[str] = []
     gone = threading.Event()  # never set: a server that never answers
     trackers = open_trackers(["mlflow"], INFO, warn=said.append,
