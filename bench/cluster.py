@@ -101,7 +101,7 @@ def _rows(out: Path) -> int:
 
 
 def _table(out: Path) -> pd.DataFrame:
-    return pd.read_parquet(out / "leaderboard.parquet").sort_values("trial_id")
+    return pd.read_parquet(out / "leaderboard.parquet", dtype_backend="numpy_nullable").sort_values("trial_id")
 
 
 def _short(node_id: Any) -> str:

@@ -46,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             summary, _ = run_search(config)
             wall = time.perf_counter() - start
-            runs[executor] = (wall, pd.read_parquet(summary.run_dir / "leaderboard.parquet"))
+            runs[executor] = (wall, pd.read_parquet(summary.run_dir / "leaderboard.parquet",
+                                                   dtype_backend="numpy_nullable"))
             print(f"{executor}: {wall:.1f} s", file=sys.stderr)
 
     (t_inline, rows_inline), (t_ray, rows_ray) = runs["inline"], runs["ray"]

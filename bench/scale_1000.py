@@ -150,7 +150,7 @@ def measure(mode: str, n: int, tmp: Path) -> dict[str, Any]:
     data = json.loads(stamps.read_text())
     import pandas as pd
 
-    rows = pd.read_parquet(out / "leaderboard.parquet")
+    rows = pd.read_parquet(out / "leaderboard.parquet", dtype_backend="numpy_nullable")
     assert len(rows) == n and rows["arch_hash"].is_unique, (len(rows), mode)
     evaluation = dict(zip(rows["number"], rows["wall_time_s"]))
     handed = {int(k): v for k, v in data["handed"].items()}
@@ -200,7 +200,7 @@ def measure_resume(n: int, tmp: Path) -> dict[str, Any]:
     stop_session(again)
     if again.returncode != 0:
         raise SystemExit(f"resume failed ({again.returncode}):\n{err[-3000:]}")
-    rows = pd.read_parquet(out / "leaderboard.parquet")
+    rows = pd.read_parquet(out / "leaderboard.parquet", dtype_backend="numpy_nullable")
     assert first is not None
     return {"killed_at": killed_at, "kept": len(kept), "resume_s": first, "final": len(rows),
             "unique": bool(rows["arch_hash"].is_unique and rows["number"].is_unique),

@@ -48,7 +48,8 @@ class ExportSource:
     weights: str
     """``'ema'`` or ``'final'`` (from a model file) or ``'random init'``."""
     eval_size: int | None
-    """The model file's (or preset's) evaluation image size, if known."""
+    """The image size the network is meant for, if known: a model file's (or preset's)
+    evaluation size, or the size a search's ``best.json`` ran at."""
     origin: str
 
 

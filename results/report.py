@@ -100,6 +100,26 @@ def _no_data(ax: Axes, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes)
 
 
+def _legend_outside(ax: Axes, *, below: bool = False) -> None:
+    """The legend beside (or below) the axes, never over a point."""
+    if below:
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), fontsize=8, frameon=False)
+    else:
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8, frameon=False)
+
+
+def is_surrogate(df: pd.DataFrame) -> bool:
+    """Whether the rows come from a surrogate run (nothing trained or timed)."""
+    return len(df) > 0 and bool((df["objective"] == "surrogate").all())
+
+
+def _names(df: pd.DataFrame) -> tuple[str, str]:
+    """What the accuracy and step-time axes show: measured, or the surrogate's."""
+    if is_surrogate(df):
+        return "surrogate accuracy", "surrogate step time (ms)"
+    return "proxy accuracy", "training step time (ms)"
+
+
 def _reward_plot(df: pd.DataFrame, path: Path) -> Path:
     fig = Figure(figsize=(7, 4))
     ax = fig.add_subplot()
@@ -117,10 +137,10 @@ def _reward_plot(df: pd.DataFrame, path: Path) -> Path:
                 color="0.5", label="failed / stopped")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("trial")
-    ax.set_ylabel("reward  A·S^w·P^v")
+    ax.set_ylabel("reward  A·S^w·P^v" + (" (surrogate objective)" if is_surrogate(df) else ""))
     ax.set_title(status_counts(df))
     if len(ok) or len(failed):
-        ax.legend(loc="lower right", fontsize=8)
+        _legend_outside(ax)
     return _save(fig, path)
 
 
@@ -144,10 +164,11 @@ def pareto_figure(df: pd.DataFrame) -> Figure:
     else:
         for ax in (by_time, by_params):
             _no_data(ax, "no successful candidates")
-    by_time.set_xlabel("training step time (ms)")
+    accuracy, step_time = _names(df)
+    by_time.set_xlabel(step_time)
     by_params.set_xlabel("parameters (M)")
     for ax, name in ((by_time, "step time"), (by_params, "params")):
-        ax.set_ylabel("proxy accuracy")
+        ax.set_ylabel(accuracy)
         ax.set_title(f"accuracy vs {name}")
     return fig
 
@@ -164,4 +185,4 @@ def _front_panel(fig: Figure, ax: Axes, x: np.ndarray, acc: np.ndarray, front: n
     order = np.argsort(x[flat])
     ax.step(x[flat][order], acc[flat][order], where="post", color="C3", lw=1, ls="--",
             label=f"front of accuracy vs {x_name}")
-    ax.legend(loc="lower right", fontsize=8)
+    _legend_outside(ax, below=True)

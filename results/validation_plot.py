@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from results.fidelity import describe, scores
 from results.rank_stats import average_ranks
@@ -38,11 +39,13 @@ def plot_validation(rows: Iterable[Mapping[str, Any]], stats: Mapping[str, Any],
         n = int(both.sum())
         by_rank.plot([1, n], [1, n], color="0.7", lw=1, zorder=0)
         by_rank.scatter(x, y, s=30)
-        for xi, yi, rank in zip(x, y, s.search_rank[both]):
-            by_rank.annotate(f"{int(rank)}", (xi, yi), xytext=(4, 3),
-                             textcoords="offset points", fontsize=8)
+        for (xi, yi), label in tied_labels(x, y, s.search_rank[both]).items():
+            by_rank.annotate(label, (xi, yi), xytext=(4, 3), textcoords="offset points",
+                             fontsize=8)
         by_rank.set_xlim(n + 0.5, 0.5)
         by_rank.set_ylim(n + 0.5, 0.5)
+        for axis in (by_rank.xaxis, by_rank.yaxis):
+            axis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         _spans(by_accuracy, s.proxy[both], s.long[both])
     else:
         for ax in (by_rank, by_accuracy):
@@ -64,6 +67,16 @@ def plot_validation(rows: Iterable[Mapping[str, Any]], stats: Mapping[str, Any],
     return target
 
 
+def tied_labels(x: np.ndarray, y: np.ndarray,
+                search_rank: np.ndarray) -> dict[tuple[float, float], str]:
+    """One label per point position: candidates tied on both ranks share a point, and its
+    label lists their search ranks (``2, 5``) instead of printing them over each other."""
+    labels: dict[tuple[float, float], list[int]] = {}
+    for xi, yi, rank in zip(x, y, search_rank):
+        labels.setdefault((float(xi), float(yi)), []).append(int(rank))
+    return {at: ", ".join(str(r) for r in sorted(ranks)) for at, ranks in labels.items()}
+
+
 def _spans(ax: Any, proxy: np.ndarray, long: np.ndarray) -> None:
     px, ly = _mean(proxy), _mean(long)
     ax.errorbar(px, ly, xerr=[px - np.nanmin(proxy, axis=1), np.nanmax(proxy, axis=1) - px],
@@ -78,4 +91,4 @@ def _mean(runs: np.ndarray) -> np.ndarray:
     return runs.mean(axis=1)
 
 
-__all__ = ["plot_validation"]
+__all__ = ["plot_validation", "tied_labels"]

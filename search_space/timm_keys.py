@@ -110,12 +110,27 @@ def timm_snippet(spec: ArchSpec, checkpoint: str, *, resolution: int | None = No
     )
 
 
+TIMM_LAYERS: dict[str, object] = {
+    "round_chs_fn": "builtins.int",
+    "act_layer": "torch.nn.SiLU",
+    "norm_layer": "torch.nn.BatchNorm2d",
+    "norm_kwargs": {"eps": 1e-3},
+}
+"""The callables timm's ``EfficientNet`` needs besides its plain keyword arguments, by import
+path (``norm_kwargs``: the keyword arguments of ``norm_layer``)."""
+
+
 def checkpoint_metadata(spec: ArchSpec) -> dict[str, str]:
-    """String metadata stored in the safetensors header: enough to rebuild the model."""
+    """String metadata stored in the safetensors header: enough to rebuild the model.
+
+    ``timm_arch_def`` (JSON) is the ``arch_def`` to decode; ``timm_kwargs`` (JSON) holds the
+    keyword arguments that pass to ``EfficientNet`` as they are; ``timm_layers`` (JSON,
+    :data:`TIMM_LAYERS`) the callables by import path: ``round_chs_fn``, the activation
+    ``act_layer`` and the norm ``norm_layer`` with its ``norm_kwargs``."""
+    kwargs = {k: v for k, v in timm_kwargs(spec).items() if not callable(v)}
     return {"format": "pt", "arch": encode(spec), "timm_arch_def": json.dumps(to_timm(spec)),
-            "timm_kwargs": json.dumps({k: v.__name__ if isinstance(v, type) else v
-                                       for k, v in timm_kwargs(spec).items()})}
+            "timm_kwargs": json.dumps(kwargs), "timm_layers": json.dumps(TIMM_LAYERS)}
 
 
-__all__ = ["BLOCK_MODULES", "TOP_MODULES", "block_types", "checkpoint_metadata",
+__all__ = ["BLOCK_MODULES", "TIMM_LAYERS", "TOP_MODULES", "block_types", "checkpoint_metadata",
            "timm_snippet", "timm_state_dict"]

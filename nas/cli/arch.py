@@ -92,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
                       help="weights of a model file (default: ema)")
     onnx = exp.add_argument_group("onnx")
     onnx.add_argument("--resolution", type=int, default=None,
-                      help="input size (default: the model's eval size, else 224)")
+                      help="input size (default: the model's eval size, a search's "
+                               "best.json: the run's size, else 224)")
     onnx.add_argument("--batch", default="dynamic", help="batch: dynamic or N")
     exp.set_defaults(run=_export)
     return parser

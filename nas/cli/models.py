@@ -11,7 +11,8 @@ Accepted, recognised in this order:
    holds several;
 4. what ``search_space.resolve`` reads from the spec alone: a preset name, a canonical
    string, or a JSON file holding a spec (a spec, a search's ``best.json``, a result row),
-   optionally with ``train_size`` / ``eval_size``.
+   optionally with ``train_size`` / ``eval_size``; a ``best.json`` without ``eval_size`` is
+   meant for the size its search ran at (``provenance.timing_resolution``, the data's).
 
 Whatever its origin, a spec that is a preset's gets that preset's train and eval sizes,
 ``num_classes`` replaces the class count (a model file's must match), and a spec beyond the
@@ -153,7 +154,8 @@ def _from_spec(ref: str) -> ModelRef:
 
 
 def _sizes_in_file(path: Path) -> tuple[int | None, int | None]:
-    """Optional ``train_size`` / ``eval_size`` integers at the top of a JSON object."""
+    """Optional ``train_size`` / ``eval_size`` integers at the top of a JSON object; a
+    search's ``best.json`` lacking ``eval_size`` gives the size its search ran at."""
     try:
         obj = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
@@ -166,7 +168,14 @@ def _sizes_in_file(path: Path) -> tuple[int | None, int | None]:
         if value is not None and (not is_int(value) or value < 1):
             raise SpecError(f"{str(path)!r}: {key} {value!r} must be an integer >= 1")
         sizes.append(value)
-    return sizes[0], sizes[1]
+    return sizes[0], sizes[1] if sizes[1] is not None else _run_size(obj)
+
+
+def _run_size(obj: dict[str, object]) -> int | None:
+    """A ``best.json``'s ``provenance.timing_resolution`` (None if it has none)."""
+    provenance = obj.get("provenance")
+    size = provenance.get("timing_resolution") if isinstance(provenance, dict) else None
+    return size if is_int(size) and isinstance(size, int) and size > 0 else None
 
 
 def _from_model_file(path: Path) -> ModelRef:

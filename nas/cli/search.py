@@ -18,6 +18,7 @@ from nas.run.settings import EXECUTORS, ConfigError, check_out
 from nas.search.cluster import check_reachable
 from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
 from nas.search.reward import DEFAULT_V, DEFAULT_W
+from nas.track import TRACKERS
 from nas.validate.config import ValidateConfig
 from search_space.checks import parse_count
 from search_space.errors import NasError
@@ -37,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     after.add_argument("--validate", type=int, metavar="K",
                        help="then validate the proxy on K of the candidates (nas-validate RUN "
                             "--k K; default: no validation)")
+    after.add_argument("--tracker", action="append", default=[], choices=TRACKERS,
+                       help="log to an experiment tracker (repeatable: mlflow, wandb, "
+                            "tensorboard; default: none)")
     after.add_argument("--no-progress", action="store_true",
                        help="no progress bar and no set-up lines")
     return p
@@ -159,6 +163,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         objective=args.objective,
         node_timeout=args.node_timeout,
         progress=not args.no_progress,
+        trackers=tuple(args.tracker),
     )
 
 
@@ -224,7 +229,7 @@ def validate_config(args: argparse.Namespace, config: SearchConfig) -> ValidateC
     return ValidateConfig(run=config.out, k=args.validate, workers=config.workers,
                           address=config.address, executor=config.executor,
                           cpus_per_job=config.cpus_per_trial, seed=config.seed,
-                          progress=config.progress)
+                          progress=config.progress, trackers=config.trackers)
 
 
 def interrupted_line(name: str, config: SearchConfig, saved: int | None) -> str:

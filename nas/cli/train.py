@@ -17,6 +17,7 @@ from nas.cli.command import Invocation, run_command
 from nas.cli.models import resolve_model
 from nas.cli.parser import OneLineParser
 from nas.run.progress import counted, say_on_stderr, silent
+from nas.track import TRACKERS
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from nas.train.plan import ModelSource
 from scaling.base import RECIPE_NAMES
@@ -62,6 +63,9 @@ def build_parser() -> argparse.ArgumentParser:
     recipe.add_argument("--compile", action="store_true",
                         help="torch.compile the training step")
     out = p.add_argument_group("output")
+    out.add_argument("--tracker", action="append", default=[], choices=TRACKERS,
+                     help="log to an experiment tracker (repeatable: mlflow, wandb, "
+                          "tensorboard; default: none)")
     out.add_argument("--no-progress", action="store_true",
                      help="no progress bar and no set-up lines")
     return p
@@ -74,7 +78,8 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
         stages=args.stages, sizes=None if args.sizes is None else parse_sizes(args.sizes),
         eval_size=args.eval_size, batch_size=args.batch_size, hardware=args.hardware.lower(),
         seed=args.seed, ema=args.ema, compile=args.compile, target=args.target,
-        rank=args.rank, progress=not args.no_progress)
+        rank=args.rank, progress=not args.no_progress,
+        trackers=tuple(args.tracker))
 
 
 def main(argv: list[str] | None = None) -> int:

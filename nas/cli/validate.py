@@ -15,6 +15,7 @@ from nas.cli.command import Invocation, run_command
 from nas.cli.parser import OneLineParser
 from nas.run.progress import say_on_stderr, silent
 from nas.run.settings import EXECUTORS
+from nas.track import TRACKERS
 from nas.validate.config import ValidateConfig
 from search_space.errors import NasError
 from search_space.messages import are, counted
@@ -56,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     files.add_argument("--reuse", help="another validation (folder or validation.parquet) whose "
                                        "finished jobs with the same key are copied, not run "
                                        "(default: none)")
+    files.add_argument("--tracker", action="append", default=[], choices=TRACKERS,
+                       help="log to an experiment tracker (repeatable: mlflow, wandb, "
+                            "tensorboard; default: none)")
     files.add_argument("--no-progress", action="store_true",
                        help="no progress bar and no set-up lines")
     return p
@@ -68,7 +72,7 @@ def config_from_args(args: argparse.Namespace) -> ValidateConfig:
         hardware=None if args.hardware is None else args.hardware.lower(),
         workers=args.workers, address=args.address, executor=args.executor,
         cpus_per_job=args.cpus_per_job, out=args.out, reuse=args.reuse, seed=args.seed,
-        progress=not args.no_progress)
+        progress=not args.no_progress, trackers=tuple(args.tracker))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,6 +14,7 @@ from typing import Any
 from nas.run.identity import Identity
 from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
 from nas.search.reward import DEFAULT_V, DEFAULT_W
+from nas.track import check_trackers
 from search_space.checks import is_int, is_number
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
@@ -82,6 +83,8 @@ class SearchConfig:
     """Seconds a trial may wait for a Ray node with the resources it needs, while none is
     alive, before the run stops with an error."""
     progress: bool = True
+    trackers: tuple[str, ...] = ()
+    """Experiment trackers to log the run to (``nas.track``); not part of its identity."""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -149,4 +152,4 @@ def _problems(c: SearchConfig) -> list[str]:
         value = getattr(c, name)
         if value is not None and (not is_number(value) or value <= 0):
             out.append(f"{_flag(name)} {value!r} must be a number > 0")
-    return out
+    return out + check_trackers(c.trackers)

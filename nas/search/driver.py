@@ -25,6 +25,7 @@ from nas.search.setup import RunSetup, Say
 from nas.search.study_journal import StudyJournal
 from nas.search.trial import Job, TrialContext, now
 from nas.strategies import Observation, Proposal, make_strategy, replay
+from nas.track.search import Interim, SearchTracking
 from results.best import (
     BEST_FILE,
     BestRecord,
@@ -36,6 +37,7 @@ from results.best import (
 from results.records import document
 from results.rows import Outcome, RunInfo, Scored, outcome_row, scored
 from search_space.codec import decode, spec_hash
+from search_space.cost import count_params
 from search_space.errors import ConstraintError, NasError
 from search_space.messages import counted
 from search_space.sampling import check_constraints
@@ -88,7 +90,8 @@ class SearchRun:
                             timing_batch=self.context.timing_batch,
                             ref_step_time_ms=self.context.ref_step_time_ms,
                             ref_params=self.context.ref_params)
-        folder.record(setup.record(self.run_id, config))
+        record = setup.record(self.run_id, config)
+        folder.record(record)
         self.strategy = make_strategy(
             config.strategy, self.setup.space, seed=config.seed, num_classes=self.setup.num_classes
         )
@@ -113,6 +116,10 @@ class SearchRun:
         self._started = time.perf_counter()
         self.progress = Progress(config.budget, initial=self.finished, enabled=config.progress)
         self.progress.update(self.ok, self.failed, self._best_reward())
+        settings = {k: v for k, v in record.to_document().items() if k != "space"}
+        self.tracking = SearchTracking(config.trackers, run_dir=self.run_dir,
+                                       run_id=self.run_id, settings=settings,
+                                       warn=self.progress.write)
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -209,6 +216,8 @@ class SearchRun:
         if self.best is not previous_best and self.best is not None:
             write_best(self.run_dir, self._best_record(self.best[1]))
         self.progress.update(self.ok, self.failed, self._best_reward())
+        self.tracking.candidate(row, _interim(outcome, self.context), finished=self.finished,
+                                best_reward=self._best_reward())
 
     def _best_record(self, row: dict[str, Any]) -> BestRecord:
         return best_record(row, self.context.recipe.to_dict(), run_id=self.run_id,
@@ -244,6 +253,17 @@ def _observation(view: Scored) -> Observation:
     if view.reward is None:
         return Observation(status="failed", reward=None, objectives=None)
     return Observation(status="ok", reward=view.reward, objectives=view.objectives)
+
+
+def _interim(outcome: Outcome, context: TrialContext) -> list[Interim]:
+    """The accuracy and reward after each epoch of a trained candidate (for the trackers)."""
+    training, timing = outcome.training, outcome.timing
+    if context.surrogate is not None or training is None or timing is None \
+            or timing.median_ms is None:
+        return []
+    params = count_params(outcome.spec)
+    return [(stats.epoch, accuracy, context.reward(accuracy, timing.median_ms, params))
+            for stats, accuracy in zip(training.history, training.accuracy_curve)]
 
 
 def _new_run_id() -> str:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Protocol
 
@@ -33,6 +34,7 @@ from nas.search.folder import RunFolder
 from nas.search.record import RunRecord
 from nas.search.setup import RunSetup, Say, check_settings, prepare_setup, time_reference_once
 from nas.search.trial import TrialContext
+from nas.track.base import FAILED, FINISHED, KILLED
 from proxy_train.data import load_data
 from proxy_train.timing import StepTiming
 from results.errors import LeaderboardError
@@ -89,9 +91,7 @@ def run_search(config: SearchConfig, *, say: Say | None = None,
                 run = _run(config, prepare_setup(config, plan, data), folder, stored, signals,
                            tell)
                 summary = run.close()
-                from results.report import plot_run  # matplotlib: only once there is a run
-
-                plots = plot_run(run.leaderboard.read(), run.run_dir)
+                plots = _end(run, FINISHED, summary)
     except Interrupted as stop:
         stop.saved = len(folder.leaderboard) if stored is not None or folder.kept else None
         raise
@@ -111,6 +111,7 @@ def _run(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: RunRe
         return prepare(time_reference_once(setup, stored, _never, tell))
     run: SearchRun | None = None
     executor: Executor | None = None
+    ended = FAILED
     try:
         if stored is not None and config.executor == "ray" and config.address is None:
             timed = time_reference_once(setup, stored, _never, tell)
@@ -123,14 +124,34 @@ def _run(config: SearchConfig, setup: RunSetup, folder: RunFolder, stored: RunRe
             executor = _start_executor(config, signals, tell)
             run = prepare(time_reference_once(setup, stored, executor.time_reference, tell))
         executor.run(run)
+        ended = FINISHED
+    except KeyboardInterrupt:
+        ended = KILLED
+        raise
     finally:
         if run is not None:
             run.progress.close()  # before any message: never glued to the bar
             _flush(run)
         if executor is not None:
             executor.shutdown()
+        if run is not None and ended != FINISHED:
+            with suppress(Exception):  # never hides why the run ended
+                _end(run, ended)  # what was saved is plotted and tracked all the same
     assert run is not None, "a run that did not raise was prepared"
     return run
+
+
+def _end(run: SearchRun, status: str, summary: RunSummary | None = None) -> list[Path]:
+    """The plots of the rows saved so far (also when the run stops early); then the trackers'
+    run ends, with the plots and ``best.json``. Returns the plots."""
+    from results.report import plot_run  # matplotlib: only once there is a run
+
+    plots = plot_run(run.leaderboard.read(), run.run_dir)
+    counts = None if summary is None else {
+        "finished": summary.finished, "ok": summary.ok, "failed": summary.failed,
+        "wall_time_s": summary.wall_time_s}
+    run.tracking.close(status, summary=counts, files=[*plots, run.run_dir / "best.json"])
+    return plots
 
 
 def _flush(run: SearchRun) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.run.settings import MAX_SEED, MIN_RESOLUTION, ConfigError
+from nas.track import check_trackers
 from search_space.checks import is_int, is_number
 
 RECIPES: tuple[str, ...] = ("progressive", "fixed")
@@ -44,6 +45,8 @@ class TrainConfig:
     rank: int = 1
     """The rank of the leaderboard row to train when ``arch`` is a search."""
     progress: bool = True
+    trackers: tuple[str, ...] = ()
+    """Experiment trackers to log the training to (``nas.track``)."""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -97,7 +100,7 @@ def _problems(c: TrainConfig) -> list[str]:
         out.append(f"--seed {c.seed!r} must be a whole number from 0 to {MAX_SEED}")
     if not is_number(c.ema) or not 0 <= c.ema < 1:
         out.append(f"--ema {c.ema!r} must be a number in [0, 1) (0: no EMA)")
-    return out
+    return out + check_trackers(c.trackers)
 
 
 __all__ = ["DEFAULT_EMA", "RECIPES", "TrainConfig", "is_recipe_file", "parse_sizes"]

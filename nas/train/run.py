@@ -22,6 +22,8 @@ from pathlib import Path
 
 from nas.run.interrupt import StopSignals
 from nas.run.progress import Bar
+from nas.track.guard import Trackers
+from nas.track.jobs import log_epoch, open_training, tracked, training_result
 from nas.train.config import TrainConfig, is_recipe_file
 from nas.train.folder import TrainFolder
 from nas.train.plan import ModelSource, TrainPlan, load_recipe_file, make_plan
@@ -96,21 +98,34 @@ def run_training(config: TrainConfig, model: ModelSource, *, say: Say,
                 f"{counted(plan.recipe.epochs, 'epoch')} already finished")
         record = _record(config, plan, data, target, stored)
         folder.record(record)
-        result, final = _train(config, plan, data, target, folder, resume, signals)
+        record = _tracked_training(config, plan, data, target, folder, resume, signals, record)
+    return TrainSummary(folder.path, record, done)
+
+
+def _tracked_training(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Target,
+                      folder: TrainFolder, resume: TrainState | None, signals: StopSignals,
+                      record: TrainRecord) -> TrainRecord:
+    """Train, record the result in ``train.json`` and write the outputs; the trackers' run
+    ends however this ends (finished, failed or killed)."""
+    with tracked(open_training(config.trackers, folder.path, record.to_document())) as end:
+        result, final = _train(config, plan, data, target, folder, resume, signals,
+                               end.trackers)
         record = replace(record, result=_result(result, data))
+        end.result = training_result(document(record.result))
         if result.status == "failed":
             folder.record(replace(record, status="failed"))
             raise TrainingFailed(_failure_line(result, plan, folder, final))
         assert final is not None, "a finished training has a last state"
         _write_outputs(plan, folder, final, result, data)
+        end.files = [folder.path / CURVES_PLOT, folder.model_file]
         record = replace(record, status="finished")
         folder.record(record)
-    return TrainSummary(folder.path, record, done)
+    return record
 
 
 def _train(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Target,
-           folder: TrainFolder, resume: TrainState | None,
-           signals: StopSignals) -> tuple[TrainResult, TrainState | None]:
+           folder: TrainFolder, resume: TrainState | None, signals: StopSignals,
+           trackers: Trackers) -> tuple[TrainResult, TrainState | None]:
     """Run the loop with the folder's checkpoint and metrics after every epoch; returns the
     result and the last state (the weights ``model.pt`` gets)."""
     recipe = plan.recipe
@@ -125,6 +140,7 @@ def _train(config: TrainConfig, plan: TrainPlan, data: DataSplits, target: Targe
             save_checkpoint(folder.checkpoint_file, state, meta=meta)
             write_metrics(folder.path / METRICS_FILE, state.progress["history"])
         last[:] = [state]
+        log_epoch(trackers, state.progress["history"][-1])
 
     try:
         result = train(plan.model.spec, recipe, data, device=target.device, seed=config.seed,

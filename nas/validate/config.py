@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.run.settings import EXECUTORS, MAX_SEED, ConfigError
+from nas.track import check_trackers
 from nas.train.config import RECIPES
 from search_space.checks import is_int, is_number
 
@@ -55,6 +56,8 @@ class ValidateConfig:
     same key are copied instead of run again."""
     seed: int = 0
     progress: bool = True
+    trackers: tuple[str, ...] = ()
+    """Experiment trackers to log the validation to (``nas.track``)."""
 
     def __post_init__(self) -> None:
         problems = _problems(self)
@@ -95,7 +98,7 @@ def _problems(c: ValidateConfig) -> list[str]:
         out.append(f"--cpus-per-job {c.cpus_per_job!r} must be a number > 0")
     if not is_int(c.seed) or not 0 <= c.seed <= MAX_SEED:
         out.append(f"--seed {c.seed!r} must be a whole number from 0 to {MAX_SEED}")
-    return out
+    return out + check_trackers(c.trackers)
 
 
 __all__ = ["IDENTITY", "LONG_EPOCHS_FACTOR", "LONG_RECIPES", "MIN_K", "ValidateConfig"]

@@ -29,6 +29,7 @@ from nas.run.progress import Bar
 from nas.run.settings import ConfigError
 from nas.search.folder import RunFolder
 from nas.search.record import RunRecord
+from nas.track.jobs import report_validation
 from nas.train.plan import load_recipe_file
 from nas.validate.config import IDENTITY, LONG_RECIPES, ValidateConfig
 from nas.validate.folder import ValidationFolder
@@ -109,6 +110,8 @@ def run_validation(config: ValidateConfig, *, say: Say,
         ran, already = _run(config, plan, context, folder.table, reused, signals, profile, say)
         stats = statistics(scores(folder.table.rows()), seed=config.seed)
         _write_results(folder, run_dir, settings, stats)
+        report_validation(config.trackers, folder.path, settings.to_document(), stats,
+                          verdict(stats), [folder.path / PLOT_FILE, folder.path / STATS_FILE])
     return ValidationSummary(folder.path, stats, verdict(stats), ran, already)
 
 

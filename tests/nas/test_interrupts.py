@@ -89,6 +89,7 @@ def _interrupted(proc: subprocess.Popen[str], out: Path, signum: signal.Signals,
         f"{'is' if len(kept) == 1 else 'are'} saved in "
         f"{out / 'leaderboard.parquet'}; run the same command with --out {out} to continue")
     assert "Traceback" not in err and "***" not in err  # no raw signal dumps
+    assert (out / "reward.png").is_file() and (out / "pareto.png").is_file()  # of what is kept
     return kept
 
 

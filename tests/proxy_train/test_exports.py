@@ -151,6 +151,44 @@ def test_timm_checkpoint_holds_the_weights_under_timms_names(
         assert f"model.load_state_dict(load_file({str(out)!r}), strict=True)" in printed
 
 
+def test_timm_header_names_every_setting_a_reader_needs(model_file: Path,
+                                                       tmp_path: Path) -> None:
+    out = tmp_path / "m.safetensors"
+    assert main(["export", str(model_file), "--format", "timm-weights", "--out", str(out)]) == 0
+    with safe_open(str(out), framework="pt") as handle:
+        meta = handle.metadata()
+    kwargs = json.loads(meta["timm_kwargs"])
+    layers = json.loads(meta["timm_layers"])
+    # Plain kwargs pass to EfficientNet as they are: no callable written as a string.
+    assert kwargs == {"stem_size": SPEC.stem_channels, "fix_stem": True,
+                      "num_features": SPEC.head_channels, "num_classes": SPEC.num_classes}
+    assert layers == {"round_chs_fn": "builtins.int", "act_layer": "torch.nn.SiLU",
+                      "norm_layer": "torch.nn.BatchNorm2d", "norm_kwargs": {"eps": 1e-3}}
+
+    def resolve(path: str) -> Any:
+        module, _, name = path.rpartition(".")
+        return getattr(importlib.import_module(module), name)
+
+    assert resolve(layers["round_chs_fn"]) is int
+    assert resolve(layers["act_layer"]) is torch.nn.SiLU
+    assert resolve(layers["norm_layer"]) is torch.nn.BatchNorm2d
+    assert json.loads(meta["timm_arch_def"])[0][0].startswith(("cn", "er", "ir", "ds"))
+
+
+def test_a_search_best_json_exports_at_the_runs_size(tmp_path: Path,
+                                                      capsys: pytest.CaptureFixture[str]
+                                                      ) -> None:
+    pytest.importorskip("onnxruntime")
+    best = tmp_path / "best.json"
+    best.write_text(json.dumps({"arch": encode(SPEC), "provenance": {"timing_resolution": 40}}))
+    out = tmp_path / "best.onnx"
+    assert main(["export", str(best), "--format", "onnx", "--out", str(out)]) == 0
+    assert "input images [batch, 3, 40, 40]" in capsys.readouterr().out
+    assert main(["export", str(best), "--format", "onnx", "--out", str(out),
+                 "--resolution", "24"]) == 0  # told: the given size
+    assert "input images [batch, 3, 24, 24]" in capsys.readouterr().out
+
+
 def test_timm_loads_the_checkpoint_and_gives_our_logits(
         model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Runs where timm is importable (a GPU machine, a user's machine); skipped otherwise."""
