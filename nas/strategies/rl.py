@@ -78,8 +78,9 @@ class Reinforce(BaseStrategy):
         self.baseline: float | None = None
         self.updates = 0
         self.np_rng = np.random.default_rng(seed)
-        self._m = {name: np.zeros_like(v) for name, v in self.logits.items()}
-        self._v = {name: np.zeros_like(v) for name, v in self.logits.items()}
+        # Adam moments, typed as arrays of any shape (numpy 2.2's stubs give 1-D zeros a 1-D type)
+        self._m: dict[str, np.ndarray] = {n: np.zeros_like(v) for n, v in self.logits.items()}
+        self._v: dict[str, np.ndarray] = {n: np.zeros_like(v) for n, v in self.logits.items()}
         self._t = dict.fromkeys(self.logits, 0)  # Adam steps per decision (some are inactive)
 
     def probabilities(self) -> dict[str, dict[Any, float]]:
