@@ -88,8 +88,8 @@ class SearchRun:
                             hardware=self.context.hardware, objective=config.objective,
                             timing_resolution=self.context.timing_resolution,
                             timing_batch=self.context.timing_batch,
-                            ref_step_time_ms=self.context.ref_step_time_ms,
-                            ref_params=self.context.ref_params)
+                            ref_step_time_ms=self.context.reward.ref_step_time,
+                            ref_params=int(self.context.reward.ref_params))
         record = setup.record(self.run_id, config)
         folder.record(record)
         self.strategy = make_strategy(

@@ -63,7 +63,9 @@ def reward(accuracy: float, step_time: float, params: float, *, ref_step_time: f
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RewardConfig:
-    """The reward's exponents and reference point, recorded with every run.
+    """The reward's exponents and reference point: the one object that scores a candidate,
+    in a search's trials (``nas.search.trial.TrialContext.reward``) and in a validation's jobs
+    (``nas.validate.jobs.JobContext.reward``) alike.
 
     ``ref_step_time`` (ms) and ``ref_params`` are the reference architecture's
     (``reference_arch``: a preset name or canonical string, for the record).
@@ -83,8 +85,11 @@ class RewardConfig:
         if not isinstance(self.reference_arch, str):
             raise RewardError(f"reference_arch {self.reference_arch!r} must be a string")
 
-    def __call__(self, accuracy: float, step_time: float, params: float) -> float:
-        """The reward of one candidate under this config."""
+    def __call__(self, accuracy: float | None, step_time: float,
+                 params: float) -> float | None:
+        """The reward of one candidate under this config (None: it has no accuracy)."""
+        if accuracy is None:
+            return None
         return reward(accuracy, step_time, params, ref_step_time=self.ref_step_time,
                       ref_params=self.ref_params, w=self.w, v=self.v)
 

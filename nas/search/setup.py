@@ -24,6 +24,7 @@ from typing import Any
 from nas.run.settings import MIN_RESOLUTION, ConfigError
 from nas.search.config import SearchConfig
 from nas.search.record import Reference, RunRecord
+from nas.search.reward import RewardConfig
 from nas.search.surrogate import Surrogate
 from nas.search.trial import TrialContext
 from proxy_train.data import DataSplits
@@ -70,8 +71,8 @@ class RunSetup:
 
     def reference_record(self) -> Reference:
         return Reference(name=self.reference_name, arch=encode(self.reference_spec),
-                         params=self.context.ref_params,
-                         step_time_ms=self.context.ref_step_time_ms,
+                         params=int(self.context.reward.ref_params),
+                         step_time_ms=self.context.reward.ref_step_time,
                          timing=dict(self.reference_timing))
 
     def record(self, run_id: str, config: SearchConfig) -> RunRecord:
@@ -164,10 +165,9 @@ def prepare_setup(config: SearchConfig, plan: Plan, data: DataSplits) -> RunSetu
         hardware=config.hardware,
         timing_batch=config.timing_batch or profile.timing_batch,
         timing_resolution=timing_resolution,
-        ref_step_time_ms=1.0,  # set by time_reference_once
-        ref_params=count_params(spec),
-        reward_w=config.reward_w,
-        reward_v=config.reward_v,
+        reward=RewardConfig(w=config.reward_w, v=config.reward_v,
+                            ref_step_time=1.0,  # set by time_reference_once
+                            ref_params=count_params(spec), reference_arch=encode(spec)),
         threads=cpus_per_trial(config, profile),
         timing_min_steps=config.timing_steps or (10 if profile.kind == "cpu" else 20),
         timing_budget_s=config.timing_budget or (3.0 if profile.kind == "cpu" else 10.0),
@@ -202,7 +202,8 @@ def time_reference_once(setup: RunSetup, stored: RunRecord | None,
             )
         step_ms, timing = measured.median_ms, measured.to_dict()
         say(f"reference {name}: {step_ms:.2f} ms per step")
-    context = dataclasses.replace(context, ref_step_time_ms=step_ms)
+    context = dataclasses.replace(
+        context, reward=dataclasses.replace(context.reward, ref_step_time=step_ms))
     return dataclasses.replace(setup, context=context, reference_timing=timing)
 
 

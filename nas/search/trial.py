@@ -22,7 +22,7 @@ from typing import Any
 
 import torch
 
-from nas.search.reward import reward as compute_reward
+from nas.search.reward import RewardConfig
 from nas.search.surrogate import Surrogate
 from proxy_train.data import DataSplits
 from proxy_train.hardware import Target, resolve_hardware
@@ -66,10 +66,8 @@ class TrialContext:
     hardware: str
     timing_batch: int
     timing_resolution: int
-    ref_step_time_ms: float
-    ref_params: int
-    reward_w: float
-    reward_v: float
+    reward: RewardConfig
+    """Scores a trained candidate: ``reward(accuracy, step_ms, params)``."""
     threads: int | None = None
     timing_min_steps: int = 20
     timing_budget_s: float = 10.0
@@ -78,12 +76,6 @@ class TrialContext:
     on small shared machines multi-threaded step times vary by tens of percent between runs."""
     surrogate: Surrogate | None = None
     """The objective that replaces timing and training (``--objective surrogate``), if any."""
-
-    def reward(self, accuracy: float | None, step_ms: float, params: int) -> float | None:
-        if accuracy is None:
-            return None
-        return compute_reward(accuracy, step_ms, params, ref_step_time=self.ref_step_time_ms,
-                              ref_params=self.ref_params, w=self.reward_w, v=self.reward_v)
 
 
 def now() -> datetime:

@@ -17,8 +17,8 @@ from typing import Any
 
 import torch
 
-from nas.search.reward import reward as compute_reward
-from nas.validate.plan import LONG, PROXY, Job
+from nas.search.reward import RewardConfig
+from nas.validate.plan import LONG, PROXY, ValidationJob
 from nas.validate.rows import JobOutcome, job_row
 from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
@@ -33,16 +33,8 @@ class JobContext:
     data: DataSplits
     hardware: str
     threads: int | None
-    ref_step_time_ms: float
-    ref_params: int
-    reward_w: float
-    reward_v: float
-
-    def reward(self, accuracy: float | None, step_time_ms: float, params: int) -> float | None:
-        if accuracy is None:
-            return None
-        return compute_reward(accuracy, step_time_ms, params, ref_step_time=self.ref_step_time_ms,
-                              ref_params=self.ref_params, w=self.reward_w, v=self.reward_v)
+    reward: RewardConfig
+    """The search's reward: ``reward(accuracy, step_ms, params)``."""
 
 
 def held_out(data: DataSplits) -> tuple[str, Split]:
@@ -52,7 +44,7 @@ def held_out(data: DataSplits) -> tuple[str, Split]:
     return "minival", data.minival
 
 
-def run_job(job: Job, context: JobContext) -> dict[str, Any]:
+def run_job(job: ValidationJob, context: JobContext) -> dict[str, Any]:
     """Train ``job`` and return its row (see the module docstring)."""
     started = _now()
     if context.threads:
@@ -81,7 +73,7 @@ def run_job(job: Job, context: JobContext) -> dict[str, Any]:
     return job_row(job, outcome, context)
 
 
-def _accuracy(job: Job, result: TrainResult, split_name: str) -> float | None:
+def _accuracy(job: ValidationJob, result: TrainResult, split_name: str) -> float | None:
     if job.kind == LONG and split_name == "test":
         return result.test_top1 if result.test_top1_ema is None else result.test_top1_ema
     return result.accuracy
@@ -94,7 +86,7 @@ def _history(result: TrainResult) -> tuple[dict[str, Any], ...]:
                  for e in result.history)
 
 
-def search_row(job: Job, context: JobContext) -> dict[str, Any]:
+def search_row(job: ValidationJob, context: JobContext) -> dict[str, Any]:
     """The row of the search's own proxy run of ``job``'s candidate (copied, not run)."""
     c = job.candidate
     outcome = JobOutcome(

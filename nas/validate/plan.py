@@ -75,7 +75,7 @@ class Candidate:
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
+class ValidationJob:
     """One training of one candidate: its kind, the how-manieth of its kind, seed and recipe."""
 
     key: str
@@ -91,8 +91,8 @@ class JobPlan:
     """Every job of a validation, the search's own proxy runs it copies, and what was decided."""
 
     candidates: tuple[Candidate, ...]
-    jobs: tuple[Job, ...]
-    copied: tuple[Job, ...]
+    jobs: tuple[ValidationJob, ...]
+    copied: tuple[ValidationJob, ...]
     """The search's own proxy runs (``source='search'``): counted, never run."""
     proxy: Recipe
     long_epochs: int
@@ -177,21 +177,23 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
     recipe = replace(proxy, cpu_threads=threads)
     copy_search = same_recipe(recipe, search_recipe)
     epochs = long_epochs(config, search_recipe)
-    jobs: list[Job] = []
-    copied: list[Job] = []
+    jobs: list[ValidationJob] = []
+    copied: list[ValidationJob] = []
     notes: list[str] = []
     for c in candidates:
         first = 0
         if copy_search:
-            copied.append(Job(job_key(PROXY, c.arch, c.seed, recipe, data_source, data_seed),
-                              PROXY, 0, c.seed, c, replace(recipe, seed=c.seed)))
+            copied.append(ValidationJob(
+                job_key(PROXY, c.arch, c.seed, recipe, data_source, data_seed),
+                PROXY, 0, c.seed, c, replace(recipe, seed=c.seed)))
             first = 1
         # Seeds seed, seed + 1, ..., passing over the search's own (that run is copied).
         seeds = [s for s in range(config.seed, config.seed + config.seeds + 1)
                  if not (copy_search and s == c.seed)][:config.seeds]
         for i, seed in enumerate(seeds):
-            jobs.append(Job(job_key(PROXY, c.arch, seed, recipe, data_source, data_seed),
-                            PROXY, first + i, seed, c, replace(recipe, seed=seed)))
+            jobs.append(ValidationJob(
+                job_key(PROXY, c.arch, seed, recipe, data_source, data_seed),
+                PROXY, first + i, seed, c, replace(recipe, seed=seed)))
         for i in range(config.long_seeds):
             seed = config.seed + i
             as_proxy = config.recipe == PROXY_MADE_LONG
@@ -204,13 +206,13 @@ def make_jobs(config: ValidateConfig, candidates: list[Candidate], search_recipe
             long = replace(plan.recipe, cpu_threads=threads)
             if not notes:
                 notes = [line for line in plan.notes if not line.startswith("learning rate")]
-            jobs.append(Job(job_key(LONG, c.arch, seed, long, data_source, data_seed),
-                            LONG, i, seed, c, long))
+            jobs.append(ValidationJob(
+                job_key(LONG, c.arch, seed, long, data_source, data_seed), LONG, i, seed, c, long))
     # The long trainings first: with several workers the longest jobs start first and the
     # short proxy runs fill the gaps at the end.
     jobs.sort(key=lambda job: job.kind != LONG)
     return JobPlan(tuple(candidates), tuple(jobs), tuple(copied), recipe, epochs, tuple(notes))
 
 
-__all__ = ["Candidate", "Job", "JobPlan", "LONG", "PROXY", "TOP_ALWAYS",
+__all__ = ["Candidate", "ValidationJob", "JobPlan", "LONG", "PROXY", "TOP_ALWAYS",
            "job_key", "long_epochs", "make_jobs", "ranked_rows", "same_recipe", "select_candidates"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from nas.search.config import asha_grace_epoch
-from nas.validate.plan import PROXY, Job
+from nas.validate.plan import PROXY, ValidationJob
 
 if TYPE_CHECKING:
     from nas.validate.jobs import JobContext
@@ -57,7 +57,7 @@ class JobOutcome:
         return "failed" if self.failure else "ok"
 
 
-def job_row(job: Job, outcome: JobOutcome, context: JobContext) -> dict[str, Any]:
+def job_row(job: ValidationJob, outcome: JobOutcome, context: JobContext) -> dict[str, Any]:
     """The ``validation.parquet`` row of ``job`` and its ``outcome``."""
     c, ok = job.candidate, outcome.status == "ok"
     accuracy = outcome.accuracy if ok else None

@@ -29,6 +29,7 @@ from nas.run.progress import Bar
 from nas.run.settings import ConfigError
 from nas.search.folder import RunFolder
 from nas.search.record import RunRecord
+from nas.search.reward import RewardConfig
 from nas.track.jobs import report_validation
 from nas.train.plan import load_recipe_file
 from nas.validate.config import IDENTITY, LONG_RECIPES, ValidateConfig
@@ -37,8 +38,8 @@ from nas.validate.jobs import JobContext, held_out, run_job, search_row
 from nas.validate.plan import (
     LONG,
     Candidate,
-    Job,
     JobPlan,
+    ValidationJob,
     long_epochs,
     make_jobs,
     select_candidates,
@@ -104,9 +105,11 @@ def run_validation(config: ValidateConfig, *, say: Say,
                          threads=threads, long_file=long_file)
         folder.record(settings)
         context = JobContext(data, config.hardware or search["hardware"], threads,
-                             float(record.reference.step_time_ms),
-                             int(record.reference.params or 1), float(search["reward_w"]),
-                             float(search["reward_v"]))
+                             RewardConfig(w=float(search["reward_w"]),
+                                          v=float(search["reward_v"]),
+                                          ref_step_time=float(record.reference.step_time_ms),
+                                          ref_params=int(record.reference.params or 1),
+                                          reference_arch=record.reference.arch or ""))
         ran, already = _run(config, plan, context, folder.table, reused, signals, profile, say)
         stats = statistics(scores(folder.table.rows()), seed=config.seed)
         _write_results(folder, run_dir, settings, stats)
@@ -264,20 +267,20 @@ def _copy_finished(table: ValidationTable, plan: JobPlan, context: JobContext,
     return sum(job.key in keys for job in (*plan.copied, *plan.jobs))
 
 
-def _reused(row: dict[str, Any], job: Job) -> dict[str, Any]:
+def _reused(row: dict[str, Any], job: ValidationJob) -> dict[str, Any]:
     """Another validation's row for the same job, as this validation's."""
     return {**row, "source": "reused", "replica": job.replica,
             "search_rank": job.candidate.search_rank}
 
 
-def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
+def _run_jobs(config: ValidateConfig, jobs: list[ValidationJob], context: JobContext,
               table: ValidationTable, signals: StopSignals,
               profile: HardwareProfile) -> None:
     if not jobs:
         return
     bar = Bar(len(jobs), desc="jobs", unit="job", enabled=config.progress)
 
-    def done(job: Job, row: Any) -> None:
+    def done(job: ValidationJob, row: Any) -> None:
         from nas.search.ray_executor import TaskLost  # only reached on the Ray executor
 
         if isinstance(row, TaskLost):
@@ -305,7 +308,7 @@ def _run_jobs(config: ValidateConfig, jobs: list[Job], context: JobContext,
         bar.close()
 
 
-def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
+def _lost(job: ValidationJob, context: JobContext, reason: str) -> dict[str, Any]:
     return job_row(job, JobOutcome.lost(reason), context)
 
 

@@ -14,6 +14,7 @@ import math
 import pytest
 import torch
 
+from nas.search.reward import RewardConfig
 from nas.search.trial import Job, TrialContext, evaluate
 from proxy_train.data import DataSplits, Split, load_data
 from proxy_train.recipe import Recipe
@@ -27,8 +28,8 @@ SMALL = decode("stem16-fused_r1_k3_s1_e1_c16-fused_r1_k3_s2_e4_c24-mbconv_r2_k3_
                "_se0.25-mbconv_r1_k3_s2_e4_c80_se0.25-head256-cls4")
 RECIPE = Recipe(epochs=1, resolution=32, batch_size=64, eval_batch_size=256)
 CONTEXT = TrialContext(recipe=RECIPE, hardware="auto", timing_batch=32, timing_resolution=64,
-                       ref_step_time_ms=10.0, ref_params=1_000_000, reward_w=-0.07,
-                       reward_v=-0.05, timing_min_steps=5, timing_budget_s=2.0)
+                       reward=RewardConfig(ref_step_time=10.0, ref_params=1_000_000),
+                       timing_min_steps=5, timing_budget_s=2.0)
 RUN = RunInfo(run_id="oom", strategy="random", hardware="auto", objective="train",
               timing_resolution=64, timing_batch=32, ref_step_time_ms=10.0,
               ref_params=1_000_000)

@@ -65,3 +65,9 @@ def test_config_validates() -> None:
         RewardConfig(ref_step_time=1.0, ref_params=0)
     with pytest.raises(RewardError, match="unknown reward field 'alpha'"):
         RewardConfig.from_dict({"alpha": 1, "ref_step_time": 1.0, "ref_params": 1})
+
+
+def test_a_candidate_without_accuracy_scores_none() -> None:
+    config = RewardConfig(ref_step_time=10.0, ref_params=2_000_000)
+    assert config(None, 20.0, 1_000_000) is None
+    assert config(0.5, 10.0, 2_000_000) == 0.5  # the reference's reward is its accuracy

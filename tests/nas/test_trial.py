@@ -6,6 +6,7 @@ import pytest
 
 import nas.search.driver
 import nas.search.trial
+from nas.search.reward import RewardConfig
 from nas.search.trial import Job, TrialContext, evaluate, time_reference
 from proxy_train.data import load_data
 from proxy_train.recipe import Recipe
@@ -17,8 +18,8 @@ SPEC = decode("stem8-fused_r1_k3_s2_e1_c8-mbconv_r1_k3_s2_e2_c16_se0.25-head32-c
 CONTEXT = TrialContext(
     recipe=Recipe(epochs=2, resolution=16, batch_size=8, max_train_batches_per_epoch=2,
                   randaug_magnitude=0, optimizer="adamw"),
-    hardware="cpu", timing_batch=2, timing_resolution=16, ref_step_time_ms=5.0,
-    ref_params=10_000, reward_w=-0.07, reward_v=-0.05, threads=1, timing_min_steps=3,
+    hardware="cpu", timing_batch=2, timing_resolution=16, 
+    reward=RewardConfig(ref_step_time=5.0, ref_params=10_000), threads=1, timing_min_steps=3,
     timing_budget_s=0.5, timing_threads=1)
 
 
