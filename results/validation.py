@@ -17,11 +17,15 @@ of the run among the candidate's runs of this kind); ``seed``; ``arch``, ``arch_
 long: top-1 on ``eval_split``); ``eval_split``, ``eval_images``, ``eval_resolution``;
 ``reward`` (the search's reward recomputed with this accuracy and the candidate's step time
 and params); ``interim_epoch``, ``interim_accuracy``, ``interim_reward`` (proxy runs: at the
-epoch an ASHA scheduler first compares candidates); ``step_time_ms``, ``params``, ``macs``
-(copied from the search); ``epochs``, ``resolution`` (last training size); ``history_json``
-(every epoch: minival top-1 of the trained and EMA weights, learning rate, loss);
+epoch an ASHA scheduler first compares candidates); the run's ranking signals, one column
+each (``results.signals``: ``minival_top1``, ``minival_top1_ema``, ``minival_loss``, ``tse``,
+``meco``); ``step_time_ms``, ``params``, ``macs`` (copied from the search); ``epochs``,
+``resolution`` (last training size); ``history_json`` (every epoch: minival top-1 of the
+trained and EMA weights and minival loss, learning rate, mean and summed training loss);
 ``recipe_json``; ``device``, ``host``, ``torch_version``; ``started_at``, ``finished_at``,
 ``wall_time_s``.
+
+Files of schema version 1 (before the signals) are read as version 2, the signals null.
 """
 
 from __future__ import annotations
@@ -38,11 +42,12 @@ import pyarrow as pa
 from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.leaderboard import read_parquet, write_parquet
+from results.signals import SIGNAL_NAMES
 
 VALIDATION_FILE = "validation.parquet"
 STATS_FILE = "validation.json"
 PLOT_FILE = "validation.png"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_SCHEMA = "effnas.validation_schema"
 META_SETTINGS = "effnas.validation"
 KINDS: tuple[str, ...] = ("proxy", "long")
@@ -56,13 +61,16 @@ COLUMNS: tuple[tuple[str, pa.DataType, bool], ...] = (
     ("search_rank", I, False), ("status", S, False), ("failure_reason", S, True),
     ("accuracy", F, True), ("eval_split", S, True), ("eval_images", I, True),
     ("eval_resolution", I, True), ("reward", F, True), ("interim_epoch", I, True),
-    ("interim_accuracy", F, True), ("interim_reward", F, True), ("step_time_ms", F, True),
+    ("interim_accuracy", F, True), ("interim_reward", F, True),
+    *((name, F, True) for name in SIGNAL_NAMES), ("step_time_ms", F, True),
     ("params", I, False), ("macs", I, True), ("epochs", I, True), ("resolution", I, True),
     ("history_json", S, True), ("recipe_json", S, False), ("device", S, True),
     ("host", S, True), ("torch_version", S, True), ("started_at", T, True),
     ("finished_at", T, True), ("wall_time_s", F, True),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _, _ in COLUMNS)
+ADDED: dict[int, tuple[str, ...]] = {1: SIGNAL_NAMES}
+"""For each older version still read: the columns added since (null in its rows)."""
 
 
 class ValidationError(LeaderboardError):
@@ -139,15 +147,27 @@ def read_validation(path: str | os.PathLike[str]) -> tuple[list[dict[str, Any]],
     if where.is_dir():
         where = where / VALIDATION_FILE
     table, meta = read_parquet(where, ValidationError)
-    if meta.get(META_SCHEMA) != str(SCHEMA_VERSION) or tuple(table.column_names) != \
-            COLUMN_NAMES:
+    version = meta.get(META_SCHEMA, "")
+    added = ADDED.get(int(version)) if version.isdigit() else None
+    if added is not None and tuple(table.column_names) == \
+            tuple(n for n in COLUMN_NAMES if n not in added):
+        table = _upgraded(table, added)
+    elif version != str(SCHEMA_VERSION) or tuple(table.column_names) != COLUMN_NAMES:
         raise ValidationError(f"{where} is not a validation file of schema version "
-                              f"{SCHEMA_VERSION}")
+                              f"{SCHEMA_VERSION} (or an older one this version reads)")
     try:
         settings = json.loads(meta.get(META_SETTINGS, "{}"))
     except ValueError as exc:
         raise ValidationError(f"{where}: unreadable settings ({exc})") from None
     return table.to_pylist(), settings if isinstance(settings, dict) else {}
+
+
+def _upgraded(table: pa.Table, added: tuple[str, ...]) -> pa.Table:
+    """``table`` with the ``added`` columns (null) in their place."""
+    for index, (name, type_, _) in enumerate(COLUMNS):
+        if name in added:
+            table = table.add_column(index, name, pa.nulls(table.num_rows, type_))
+    return table
 
 
 def write_json(path: str | os.PathLike[str], document: Mapping[str, Any]) -> Path:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -25,6 +26,7 @@ from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
 from proxy_train.loop import TrainResult, train
 from proxy_train.step import describe_failure
+from results.signals import SIGNAL_NAMES, epoch_record, final_signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,15 +78,12 @@ def run_job(job: Job, context: JobContext) -> dict[str, Any]:
         accuracy = result.accuracy
         if job.kind == LONG and split_name == "test":
             accuracy = result.test_top1 if result.test_top1_ema is None else result.test_top1_ema
-    history = [] if result is None else [
-        {"epoch": e.epoch, "minival_top1": e.minival_top1, "minival_top1_ema": e.minival_top1_ema,
-         "lr": e.lr, "train_loss": e.train_loss, "resolution": e.resolution}
-        for e in result.history]
+    history = [] if result is None else [epoch_record(e) for e in result.history]
     curve = [] if result is None else list(result.accuracy_curve)
     return job_row(job, context, source="run", accuracy=accuracy, failure=failure,
                    eval_split=split_name, eval_images=len(split),
                    eval_resolution=None if result is None else result.eval_resolution,
-                   curve=curve, history=history,
+                   curve=curve, history=history, signals=final_signals(result),
                    epochs=None if result is None else result.epochs_run,
                    resolution=None if result is None else result.resolution,
                    device=None if result is None else result.device, started=started,
@@ -94,11 +93,12 @@ def run_job(job: Job, context: JobContext) -> dict[str, Any]:
 def search_row(job: Job, context: JobContext) -> dict[str, Any]:
     """The row of the search's own proxy run of ``job``'s candidate (copied, not run)."""
     c = job.candidate
+    history = json.loads(c.history) if c.history else [
+        {"epoch": i + 1, "evaluated_top1": a} for i, a in enumerate(c.curve)]
     return job_row(job, context, source="search", accuracy=c.accuracy, failure=None,
                    eval_split="minival", eval_images=len(context.data.minival),
                    eval_resolution=job.recipe.eval_size(context.data.resolution),
-                   curve=list(c.curve), history=[{"epoch": i + 1, "evaluated_top1": a}
-                                                 for i, a in enumerate(c.curve)],
+                   curve=list(c.curve), history=history, signals=dict(c.signals),
                    epochs=len(c.curve) or None,
                    resolution=job.recipe.train_resolution(context.data.resolution),
                    device=None, started=c.started_at, finished=c.finished_at,
@@ -108,9 +108,11 @@ def search_row(job: Job, context: JobContext) -> dict[str, Any]:
 def job_row(job: Job, context: JobContext, *, source: str, accuracy: float | None,
             failure: str | None, eval_split: str, eval_images: int,
             eval_resolution: int | None, curve: list[float], history: list[dict[str, Any]],
-            epochs: int | None, resolution: int | None, device: str | None, started: Any,
-            finished: Any, wall_time_s: float | None) -> dict[str, Any]:
-    """The ``results.validation`` row of one job."""
+            signals: Mapping[str, float | None], epochs: int | None, resolution: int | None,
+            device: str | None, started: Any, finished: Any,
+            wall_time_s: float | None) -> dict[str, Any]:
+    """The ``results.validation`` row of one job (``signals``: its ranking signals, none of a
+    failed job)."""
     c = job.candidate
     interim_epoch = interim_accuracy = interim_reward = None
     if job.kind == PROXY:
@@ -128,7 +130,9 @@ def job_row(job: Job, context: JobContext, *, source: str, accuracy: float | Non
         "reward": context.reward(accuracy, c.step_time_ms, c.params) if failure is None
         else None,
         "interim_epoch": interim_epoch, "interim_accuracy": interim_accuracy,
-        "interim_reward": interim_reward, "step_time_ms": c.step_time_ms, "params": c.params,
+        "interim_reward": interim_reward,
+        **{name: None if failure else signals.get(name) for name in SIGNAL_NAMES},
+        "step_time_ms": c.step_time_ms, "params": c.params,
         "macs": c.macs, "epochs": epochs, "resolution": resolution,
         "history_json": json.dumps(history), "recipe_json": json.dumps(job.recipe.to_dict()),
         "device": device, "host": platform.node(), "torch_version": torch.__version__,

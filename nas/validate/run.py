@@ -296,7 +296,7 @@ def _lost(job: Job, context: JobContext, reason: str) -> dict[str, Any]:
 
     return job_row(job, context, source="run", accuracy=None, failure=reason,
                    eval_split="", eval_images=0, eval_resolution=None, curve=[], history=[],
-                   epochs=None, resolution=None, device=None, started=None, finished=None,
+                   signals={}, epochs=None, resolution=None, device=None, started=None, finished=None,
                    wall_time_s=None)
 
 
