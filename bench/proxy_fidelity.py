@@ -17,7 +17,9 @@ their proxy. Three subcommands:
     ASHA grace-period check, whether the proxy's best is in the long training's top 3, and
     the cost; each variant that keeps an EMA also read out with its trained weights, and
     every variant with its minival top-1 averaged over its last two epochs (from the
-    per-epoch history the rows keep, no extra training).
+    per-epoch history the rows keep, no extra training); then, per variant, tau of each
+    ranking signal its proxy runs record (``results.signals``: minival top-1 of the trained
+    and EMA weights, minival loss, TSE, MeCo at initialization) against the long training.
 
 Run each subcommand under the shared lock (``flock /tmp/effnas-bench.lock python
 bench/proxy_fidelity.py ...``), one variant per hold.
@@ -44,6 +46,7 @@ from proxy_train.loop import train
 from proxy_train.recipe import Recipe
 from results.fidelity import describe, scores
 from results.fidelity import statistics as fidelity_statistics
+from results.signals import SIGNALS
 from results.validation import read_validation
 from search_space.codec import decode
 
@@ -139,6 +142,8 @@ def report(run: str) -> str:
              f"- report written: {_now()}; machine: {_machine()}",
              f"- search: `{run}` ({_search_line(run)})", ""]
     truth = None
+    signal_table = ["| variant | " + " | ".join(s.label for s in SIGNALS) + " |",
+                    "|---|" + "---|" * len(SIGNALS)]
     table = ["| variant | readout | proxy vs long τ | mean of runs vs long τ | "
              "seed vs seed τ | reward τ | grace vs final τ | best in long top 3 | "
              "s per proxy run | cost vs today |", "|---|---|---|---|---|---|---|---|---|---|"]
@@ -151,6 +156,9 @@ def report(run: str) -> str:
         seconds = statistics.median(r["wall_time_s"] for r in proxy_rows
                                     if r["wall_time_s"] is not None)
         ratio = _ratio(costs, name)
+        as_run = fidelity_statistics(scores(rows))
+        signal_table.append(f"| {name} | " + " | ".join(
+            describe(as_run[f"{s.name}_vs_long"]) for s in SIGNALS) + " |")
         for how in READOUTS:
             chosen = readout(rows, how)
             if chosen is None:
@@ -173,7 +181,8 @@ def report(run: str) -> str:
                   f"- params alone vs long: {describe(truth['params_vs_long'])}",
                   f"- MACs alone vs long: {describe(truth['macs_vs_long'])}",
                   f"- step time alone vs long: {describe(truth['step_time_vs_long'])}", ""]
-    lines += ["## Variants", "", *table, ""]
+    lines += ["## Variants", "", *table, "",
+              "## Each signal of the proxy vs long (no extra training)", "", *signal_table, ""]
     if costs:
         lines += ["## Cost, side by side", "", f"- measured {costs['when']} on "
                   f"{costs['machine']}; candidates of {costs['params']} params", ""]

@@ -1,14 +1,16 @@
 """Training a model: one plain function, one visible loop, for proxies and final training.
 
-``train(spec, recipe, data)`` builds the model and runs one loop over the epochs, reading
-like nanoGPT's: the stage the epoch belongs to (``Course.stage_at``; a proxy run is one stage,
-progressive learning grows the image size and the regularization from stage to stage without
-rebuilding the model), the epoch itself (:func:`run_epoch`: the steps on the in-memory
-training split with batched on-device augmentation, then top-1 on the minival split, with the
-EMA weights too when the recipe keeps an EMA), then ``report(progress)``, which may stop the
-run early (the hook an ASHA/median scheduler plugs into), and ``checkpoint(state)``. The
-learning rate of every step comes from one :func:`lr_at` of the global step. ``test`` is
-evaluated once at the end. It knows nothing of Ray.
+``train(spec, recipe, data)`` builds the model, scores it with MeCo before its first step
+(``proxy_train.zero_cost``: one forward pass of the first minibatch, which changes nothing of
+the training) and runs one loop over the epochs, reading like nanoGPT's: the stage the epoch
+belongs to (``Course.stage_at``; a proxy run is one stage, progressive learning grows the
+image size and the regularization from stage to stage without rebuilding the model), the
+epoch itself (:func:`run_epoch`: the steps on the in-memory training split with batched
+on-device augmentation, their losses summed for TSE, then top-1 and loss on the minival
+split, with the EMA weights too when the recipe keeps an EMA), then ``report(progress)``,
+which may stop the run early (the hook an ASHA/median scheduler plugs into), and
+``checkpoint(state)``. The learning rate of every step comes from one :func:`lr_at` of the
+global step. ``test`` is evaluated once at the end. It knows nothing of Ray.
 
 A long run can be checkpointed and resumed: ``checkpoint(state)`` receives a
 :class:`~proxy_train.checkpoint.TrainState` after every epoch (weights, EMA, optimizer, step
@@ -41,6 +43,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from proxy_train.augment import Augmenter, eval_transform
@@ -59,6 +62,7 @@ from proxy_train.step import (
     prepare_model,
     runtime_settings,
 )
+from proxy_train.zero_cost import meco
 from search_space.model import build_model, count_model_params
 from search_space.spec import ArchSpec
 
@@ -169,8 +173,7 @@ def train(spec: ArchSpec, recipe: Recipe, data: DataSplits, *, device: str | tor
     try:
         with runtime_settings(dev, recipe.cpu_threads):
             session = Session(spec, course, splits, seed, policy, dev, compile, resume)
-            progress = replace(progress, params=count_model_params(session.model),
-                               policy=session.step.describe())
+            progress = _started(progress, session)
             for epoch in range(progress.epochs_run, course.epochs):
                 at = course.stage_at(epoch)
                 if epoch == at.first_epoch or session.augment is None:
@@ -211,20 +214,23 @@ def run_epoch(session: Session, at: StageAt, epoch: int, on_step: OnStep | None)
                          course.steps_per_epoch, course.num_classes, lr,
                          after_step=session.after_step(on_step))
     train_time = time.perf_counter() - tick
-    top1, top1_ema = session.evaluate(session.minival)
+    trained, ema = session.evaluate(session.minival)
     return EpochStats(
         epoch=epoch + 1, stage=at.index + 1, resolution=session.augment.resolution,
         randaug_magnitude=at.stage.randaug_magnitude, mixup_alpha=at.stage.mixup_alpha,
         dropout=at.stage.dropout, lr=lr(course.steps_per_epoch - 1),
-        train_loss=float(losses.mean()), minival_top1=top1, minival_top1_ema=top1_ema,
+        train_loss=float(losses.mean()), minival_top1=trained.top1,
+        minival_top1_ema=None if ema is None else ema.top1,
         images_per_s=course.steps_per_epoch * course.batch / max(train_time, 1e-9),
-        epoch_time_s=time.perf_counter() - tick)
+        epoch_time_s=time.perf_counter() - tick, minival_loss=trained.loss,
+        train_loss_sum=float(losses.double().sum()))
 
 
 class Session:
     """The objects one training run holds: the data on the device, the model (and its
-    compiled step), the optimizer inside the step, the EMA, the shuffling generator and the
-    augmenter of the current stage."""
+    compiled step), the optimizer inside the step, the EMA, the shuffling generator, the
+    augmenter of the current stage, and the model's MeCo at initialization (None when the
+    run continues from a checkpoint: it was scored when it started)."""
 
     def __init__(self, spec: ArchSpec, course: Course, splits: tuple[Split, Split], seed: int,
                  policy: StepPolicy, device: torch.device, compile: bool,
@@ -241,19 +247,37 @@ class Session:
         self.ema = ModelEma(self.model, recipe.ema_decay) if recipe.ema_decay else None
         self.shuffle = torch.Generator().manual_seed(seed)
         self.augment: Augmenter | None = None
-        if resume is not None:
+        self.meco: float | None = None
+        if resume is None:
+            self.meco = meco(self.model, self.first_batch())
+        else:
             self.restore(resume)
+
+    def first_batch(self) -> torch.Tensor:
+        """The images of the run's first step, augmented as that step gets them, drawn with
+        a copy of the shuffling generator and an augmenter like the first stage's: the run's
+        own are left where they are."""
+        generator = torch.Generator()
+        generator.set_state(self.shuffle.get_state())
+        order = torch.randperm(len(self.train), generator=generator).to(self.device)
+        index = order[:self.course.batch]
+        augment = self._augmenter(self.course.stage_at(0))
+        images, _ = augment(self.train.images[index], self.train.labels[index],
+                            self.course.num_classes)
+        return images.contiguous(memory_format=self.policy.torch_memory_format)
+
+    def _augmenter(self, at: StageAt) -> Augmenter:
+        recipe, stage = self.course.recipe, at.stage
+        return Augmenter(at.resolution, randaug_magnitude=stage.randaug_magnitude,
+                         randaug_layers=recipe.randaug_layers, mixup_alpha=stage.mixup_alpha,
+                         seed=self.seed + at.first_epoch, crop_area=(recipe.crop_area, 1.0))
 
     def begin_stage(self, at: StageAt, resume: TrainState | None) -> None:
         """Set the stage's dropout and augmenter (continuing a resumed stage's augmenter)."""
-        recipe, stage = self.course.recipe, at.stage
-        self.augment = Augmenter(at.resolution, randaug_magnitude=stage.randaug_magnitude,
-                                 randaug_layers=recipe.randaug_layers,
-                                 mixup_alpha=stage.mixup_alpha, seed=self.seed + at.first_epoch,
-                                 crop_area=(recipe.crop_area, 1.0))
+        self.augment = self._augmenter(at)
         if resume is not None and resume.stage == at.index and resume.augment:
             self.augment.load_state_dict(resume.augment)
-        set_dropout(self.model, stage.dropout)
+        set_dropout(self.model, at.stage.dropout)
 
     def after_step(self, on_step: OnStep | None) -> OnStep:
         def after() -> None:
@@ -263,13 +287,13 @@ class Session:
                 on_step()
         return after
 
-    def evaluate(self, split: Split) -> tuple[float, float | None]:
-        """Top-1 of the trained weights and of the EMA weights (None without an EMA)."""
+    def evaluate(self, split: Split) -> tuple[Evaluation, Evaluation | None]:
+        """The trained weights and the EMA weights (None without an EMA) on ``split``."""
         size, batch = self.course.eval_size, self.course.recipe.eval_batch_size
-        top1 = evaluate(self.model, split, size, batch, self.policy)
+        trained = evaluate(self.model, split, size, batch, self.policy)
         ema = None if self.ema is None else evaluate(self.ema.module, split, size, batch,
                                                      self.policy)
-        return top1, ema
+        return trained, ema
 
     def state(self, progress: TrainResult, stage: int) -> TrainState:
         assert self.augment is not None, "a state is taken after an epoch"
@@ -335,19 +359,30 @@ def train_steps(step: TrainStep, split: Split, augment: Augmenter, order: torch.
     return losses
 
 
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    """A model on a split: top-1 accuracy and mean cross-entropy (no label smoothing)."""
+
+    top1: float
+    loss: float
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split, size: int, batch_size: int,
-             policy: StepPolicy) -> float:
-    """Top-1 accuracy on ``split`` at image size ``size`` (``augment.eval_transform``)."""
+             policy: StepPolicy) -> Evaluation:
+    """Top-1 and loss on ``split`` at image size ``size`` (``augment.eval_transform``)."""
     model.eval()
     device = split.labels.device
     correct = torch.zeros((), dtype=torch.long, device=device)
+    loss = torch.zeros((), dtype=torch.float64, device=device)
     for start in range(0, len(split), batch_size):
         x = eval_transform(split.images[start:start + batch_size], size)
+        labels = split.labels[start:start + batch_size]
         with policy.autocast(device):
             logits = model(x.contiguous(memory_format=policy.torch_memory_format))
-        correct += (logits.argmax(dim=1) == split.labels[start:start + batch_size]).sum()
-    return int(correct) / len(split)
+        correct += (logits.argmax(dim=1) == labels).sum()
+        loss += F.cross_entropy(logits.float(), labels, reduction="sum")
+    return Evaluation(int(correct) / len(split), float(loss) / len(split))
 
 
 def set_dropout(model: nn.Module, p: float) -> None:
@@ -371,6 +406,14 @@ def _resumed(state: TrainState) -> TrainResult:
     return replace(TrainResult.from_dict(state.progress), status="ok", reason="")
 
 
+def _started(progress: TrainResult, session: Session) -> TrainResult:
+    """The result once the model is built: its size, the step as it runs and its MeCo
+    (scored when the run started, kept through a resume)."""
+    return replace(progress, params=count_model_params(session.model),
+                   policy=session.step.describe(),
+                   meco=progress.meco if session.meco is None else session.meco)
+
+
 def _with_epoch(progress: TrainResult, stats: EpochStats, steps: int,
                 wall_time_s: float) -> TrainResult:
     return replace(progress, accuracy=evaluated_top1(stats), epochs_run=stats.epoch,
@@ -383,8 +426,11 @@ def _stopped(progress: TrainResult) -> TrainResult:
                    reason=f"stopped by report after epoch {progress.epochs_run}")
 
 
-def _tested(progress: TrainResult, top1: tuple[float, float | None]) -> TrainResult:
-    return replace(progress, test_top1=top1[0], test_top1_ema=top1[1])
+def _tested(progress: TrainResult,
+            test: tuple[Evaluation, Evaluation | None]) -> TrainResult:
+    trained, ema = test
+    return replace(progress, test_top1=trained.top1,
+                   test_top1_ema=None if ema is None else ema.top1)
 
 
 def _failed(progress: TrainResult, exc: Exception) -> TrainResult:
@@ -466,6 +512,6 @@ def _zero_init(model: nn.Module) -> None:
                 nn.init.zeros_(norms[-1].weight)
 
 
-__all__ = ["Checkpoint", "Course", "EpochStats", "Report", "Session", "StageAt", "TrainResult",
-           "epoch_steps", "evaluate", "lr_at", "run_epoch", "set_dropout", "train",
+__all__ = ["Checkpoint", "Course", "EpochStats", "Evaluation", "Report", "Session", "StageAt",
+           "TrainResult", "epoch_steps", "evaluate", "lr_at", "run_epoch", "set_dropout", "train",
            "train_steps"]

@@ -50,6 +50,13 @@ class EpochStats:
     """Training images per second (augmentation and steps, not evaluation)."""
     epoch_time_s: float
     """Training and evaluation."""
+    minival_loss: float | None = None
+    """Mean minival cross-entropy (no label smoothing) of the trained weights, at the eval
+    size (None in records from before it was kept)."""
+    train_loss_sum: float | None = None
+    """Sum of the epoch's per-step training losses: the epoch's term of TSE (Ru et al. 2021,
+    "Speedy performance estimation for neural architecture search"); TSE-E over the last E
+    epochs is the sum of the last E of these (None in records from before it was kept)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +91,18 @@ class TrainResult:
     test_top1_ema: float | None = None
     failure_kind: FailureKind | None = None
     """Why the run failed (None unless ``status='failed'``); ``reason`` says it in words."""
+    meco: float | None = None
+    """MeCo of the network at initialization, on the run's first minibatch
+    (``proxy_train.zero_cost``; None if the run failed before it)."""
 
     @property
     def ok(self) -> bool:
         return self.status != "failed"
+
+    @property
+    def tse(self) -> float | None:
+        """TSE: the sum of the training losses over the last epoch (None before one)."""
+        return self.history[-1].train_loss_sum if self.history else None
 
     @property
     def loss_curve(self) -> tuple[float, ...]:

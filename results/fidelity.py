@@ -11,6 +11,11 @@ score, candidates x runs, and compares rankings with :func:`results.rank_stats.a
   accuracy and the candidate's step time and params.
 * ``proxy_seed_vs_seed`` (repeatability) and ``long_seed_vs_seed`` (the noise of the ruler
   itself: the ceiling any proxy can reach), averaged over every pair of runs.
+* ``<signal>_vs_long`` for each ranking signal of ``results.signals`` (minival top-1 of the
+  trained and of the EMA weights, minival loss, TSE, MeCo at initialization): each proxy
+  run's signal against the long training's accuracy, averaged over the proxy runs that
+  recorded it like ``proxy_vs_long``; a signal where lower is better (a loss, TSE) ranks by
+  its negative.
 * ``params_vs_long``, ``macs_vs_long``, ``step_time_vs_long``: predictors that need no
   training. A proxy that does not beat them adds nothing.
 * ``interim_vs_final_reward``: the reward at ASHA's grace period against the final proxy
@@ -32,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from results.rank_stats import Agreement, agreement, average_ranks
+from results.signals import SIGNALS, Signal
 
 MIN_CANDIDATES = 3
 GOOD_TAU = 0.6
@@ -55,6 +61,9 @@ class Scores:
     interim_reward: np.ndarray
     long: np.ndarray
     long_reward: np.ndarray
+    signals: dict[str, np.ndarray]
+    """Each proxy run's ranking signals (``results.signals``), by name: ``[candidates,
+    runs]``, as recorded (a loss is not negated here)."""
 
 
 def scores(rows: Iterable[Mapping[str, Any]]) -> Scores:
@@ -82,7 +91,8 @@ def scores(rows: Iterable[Mapping[str, Any]]) -> Scores:
     return Scores(hashes, column("search_rank"), column("params"), column("macs"),
                   column("step_time_ms"), matrix("proxy", "accuracy"),
                   matrix("proxy", "reward"), matrix("proxy", "interim_reward"),
-                  matrix("long", "accuracy"), matrix("long", "reward"))
+                  matrix("long", "accuracy"), matrix("long", "reward"),
+                  {signal.name: matrix("proxy", signal.name) for signal in SIGNALS})
 
 
 def statistics(s: Scores, *, seed: int = 0) -> dict[str, Any]:
@@ -98,6 +108,8 @@ def statistics(s: Scores, *, seed: int = 0) -> dict[str, Any]:
         "reward_proxy_vs_long": against_long(s.proxy_reward, long_reward),
         "proxy_seed_vs_seed": _agree(_run_pairs(s.proxy), seed),
         "long_seed_vs_seed": _agree(_run_pairs(s.long), seed),
+        **{f"{signal.name}_vs_long": against_long(_signal_runs(s, signal), long)
+           for signal in SIGNALS},
         "params_vs_long": _agree([(s.params, long)], seed),
         "macs_vs_long": _agree([(s.macs, long)], seed),
         "step_time_vs_long": _agree([(s.step_time_ms, long)], seed),
@@ -148,6 +160,13 @@ def _agree(pairs: list[tuple[np.ndarray, np.ndarray]], seed: int) -> Agreement |
     if complete.sum() < MIN_CANDIDATES:
         return None
     return agreement([(x[complete], y[complete]) for x, y in pairs], seed=seed)
+
+
+def _signal_runs(s: Scores, signal: Signal) -> np.ndarray:
+    """The proxy runs that recorded ``signal`` (a search from before the signals were kept
+    has none in its own runs), oriented so that higher ranks better."""
+    runs = s.signals[signal.name] * (1.0 if signal.higher_is_better else -1.0)
+    return runs[:, np.isfinite(runs).any(axis=0)]
 
 
 def _run_pairs(runs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:

@@ -28,7 +28,7 @@ The Parquet key-value metadata records ``effnas.schema_version`` and ``effnas.se
 run settings as JSON). A file that is not Parquet, or that was written with a schema version
 this one cannot read, raises :class:`LeaderboardError` and is never overwritten; files of an
 older version that ``results.schema.UPGRADES`` describes are read (and written back) as the
-current version.
+current version, and so are rows of such a version waiting in the log.
 
 This module (with ``results.schema`` and ``results.pending``) is the only one that touches
 Parquet files: :func:`read_parquet` and :func:`write_parquet` also serve
@@ -52,7 +52,14 @@ from proxy_train.files import atomic_write
 from results.errors import LeaderboardError
 from results.pareto import pareto_mask
 from results.pending import PendingLog
-from results.schema import COLUMN_NAMES, SCHEMA_VERSION, arrow_schema, upgrade, validate_row
+from results.schema import (
+    COLUMN_NAMES,
+    SCHEMA_VERSION,
+    arrow_schema,
+    upgrade,
+    upgrade_row,
+    validate_row,
+)
 
 LEADERBOARD_FILE = "leaderboard.parquet"
 META_SCHEMA_VERSION = "effnas.schema_version"
@@ -98,7 +105,7 @@ class Leaderboard:
                 if self._settings is None:
                     self._settings = file_settings
             self._in_file = len(rows)
-            rows.extend(validate_row(r) for r in self._log.read(start=len(rows)))
+            rows.extend(validate_row(upgrade_row(r)) for r in self._log.read(start=len(rows)))
             self._rows = rows
         return self._rows
 

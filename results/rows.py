@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from proxy_train.records import StepTiming, TrainResult
+from results.signals import epoch_record, final_signals
 from search_space.codec import encode, spec_hash, to_json
 from search_space.cost import count_macs, count_params
 from search_space.spec import ArchSpec
@@ -89,19 +90,9 @@ def outcome_row(outcome: Outcome, run: RunInfo, trial_id: int) -> dict[str, Any]
     trained = training if status != "failed" else None
     # A surrogate run measures nothing: its rows leave the measurement columns empty.
     measured = run.objective == "train"
-    provenance: dict[str, Any] = {}
-    if not measured:
-        provenance["surrogate"] = training.policy if training is not None else {}
-    elif timing is not None:
-        provenance["timing"] = timing.to_dict()
-    if measured and training is not None:
-        provenance["training"] = {"policy": training.policy, "device": training.device,
-                                  "loss_curve": list(training.loss_curve),
-                                  "accuracy_curve": list(training.accuracy_curve)}
     timing_kept, training_kept = (timing, training) if measured else (None, None)
     node = dict(outcome.node or {})
-    if node:
-        provenance["node"] = node
+    provenance = _provenance(outcome, measured)
     return {
         "run_id": run.run_id,
         "trial_id": trial_id,
@@ -114,6 +105,7 @@ def outcome_row(outcome: Outcome, run: RunInfo, trial_id: int) -> dict[str, Any]
         "status": status,
         "failure_reason": outcome.reason if status != "ok" else None,
         "accuracy": trained.accuracy if trained is not None else None,
+        **final_signals(trained if measured else None),
         "step_time_ms": step_ms,
         "step_time_spread": timing_kept.spread if step_ms is not None and timing_kept else None,
         "step_time_steps": timing_kept.steps if step_ms is not None and timing_kept else None,
@@ -138,6 +130,26 @@ def outcome_row(outcome: Outcome, run: RunInfo, trial_id: int) -> dict[str, Any]
         "finished_at": outcome.finished_at,
         "wall_time_s": outcome.wall_time_s,
     }
+
+
+def _provenance(outcome: Outcome, measured: bool) -> dict[str, Any]:
+    """What ``provenance_json`` holds: the step timing, the training (policy, curves, every
+    epoch's record and the MeCo score) and the node; a surrogate's description instead."""
+    timing, training = outcome.timing, outcome.training
+    provenance: dict[str, Any] = {}
+    if not measured:
+        provenance["surrogate"] = training.policy if training is not None else {}
+    elif timing is not None:
+        provenance["timing"] = timing.to_dict()
+    if measured and training is not None:
+        provenance["training"] = {"policy": training.policy, "device": training.device,
+                                  "loss_curve": list(training.loss_curve),
+                                  "accuracy_curve": list(training.accuracy_curve),
+                                  "history": [epoch_record(e) for e in training.history],
+                                  "meco": training.meco}
+    if outcome.node:
+        provenance["node"] = dict(outcome.node)
+    return provenance
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,9 @@ from typing import Any
 import pyarrow as pa
 
 from results.errors import LeaderboardError
+from results.signals import SIGNALS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 STATUSES: tuple[str, ...] = ("ok", "failed", "stopped")
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 
@@ -57,6 +58,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("status", S, False, "`ok`, `failed` or `stopped` (early-stopped)."),
     _c("failure_reason", S, True, "Why the candidate failed or stopped; null when ok."),
     _c("accuracy", F, True, "Proxy-training top-1 accuracy on the minival split, in [0, 1]."),
+    *(_c(s.name, F, True, s.description) for s in SIGNALS),
     _c("step_time_ms", F, True, "Median training step time in milliseconds."),
     _c("step_time_spread", F, True, "Relative spread of step times: interquartile range / median."),
     _c("step_time_steps", I, True, "Number of timed steps."),
@@ -78,8 +80,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("host", S, True, "Host name of the machine that evaluated the candidate."),
     _c("provenance_json", S, True, "Further provenance as JSON: `timing` (the step timing "
                                    "with its device, driver and step policy), `training` "
-                                   "(policy, curves), `node` (where it ran: node id, host, "
-                                   "IP address)."),
+                                   "(policy, curves, `history`: every epoch's learning rate, "
+                                   "mean and summed training loss, minival top-1 and loss; "
+                                   "`meco`), `node` (where it ran: node id, host, IP "
+                                   "address)."),
     _c("seed", I, True, "Seed of the candidate's proxy training."),
     _c("started_at", _TIMESTAMP, True, "When the trial started (UTC)."),
     _c("finished_at", _TIMESTAMP, True, "When the trial finished (UTC)."),
@@ -92,11 +96,14 @@ COLUMNS: tuple[Column, ...] = (
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 OBJECTIVES: tuple[str, ...] = ("train", "surrogate")
 
+_SIGNALS_UNKNOWN: dict[str, Any] = {s.name: None for s in SIGNALS}
 UPGRADES: dict[int, dict[str, Any]] = {
-    1: {"objective": "train", "node_id": None, "host": None},
+    1: {"objective": "train", "node_id": None, "host": None, **_SIGNALS_UNKNOWN},
+    2: dict(_SIGNALS_UNKNOWN),
 }
 """For each older version still read: the columns added since, and the value each of its rows
-gets (version 1 knew only trained candidates, and did not record the node)."""
+gets (version 1 knew only trained candidates, and did not record the node; versions 1 and 2
+did not record the ranking signals of ``results.signals``)."""
 
 _BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
 _JSON_COLUMNS = frozenset({"spec_json", "provenance_json"})
@@ -122,6 +129,16 @@ def upgrade(table: pa.Table, version: int) -> pa.Table:
         else:
             columns.append(table.column(col.name))
     return pa.Table.from_arrays(columns, schema=arrow_schema(table.schema.metadata))
+
+
+def upgrade_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored row (a dict) of an older version that :data:`UPGRADES` describes, as the
+    current version (other rows unchanged; :func:`validate_row` checks them)."""
+    version = row.get("schema_version")
+    added = UPGRADES.get(version) if isinstance(version, int) else None
+    if added is None:
+        return dict(row)
+    return {**added, **row, "schema_version": SCHEMA_VERSION}
 
 
 def arrow_schema(metadata: Mapping[str, str] | None = None) -> pa.Schema:

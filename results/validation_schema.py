@@ -17,8 +17,9 @@ import pyarrow as pa
 
 from results.errors import LeaderboardError
 from results.schema import Column
+from results.signals import SIGNALS
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 KINDS: tuple[str, ...] = ("proxy", "long")
 SOURCES: tuple[str, ...] = ("search", "run", "reused")
 
@@ -51,13 +52,15 @@ COLUMNS: tuple[Column, ...] = (
                                      "candidates at."),
     Column("interim_accuracy", F, True, "Proxy runs: the accuracy at `interim_epoch`."),
     Column("interim_reward", F, True, "Proxy runs: the reward at `interim_epoch`."),
+    *(Column(s.name, F, True, "Proxy runs: " + s.description) for s in SIGNALS),
     Column("step_time_ms", F, True, "The candidate's step time (copied from the search)."),
     Column("params", I, False, "The candidate's parameters (copied from the search)."),
     Column("macs", I, True, "The candidate's MACs (copied from the search)."),
     Column("epochs", I, True, "Epochs run."),
     Column("resolution", I, True, "Image size of the last training stage."),
     Column("history_json", S, True, "Every epoch as JSON: minival top-1 of the trained and "
-                                    "EMA weights, learning rate, loss."),
+                                    "EMA weights and minival loss, learning rate, mean and "
+                                    "summed training loss."),
     Column("recipe_json", S, False, "The recipe the job ran, as JSON."),
     Column("device", S, True, "Device the job trained on."),
     Column("host", S, True, "Host name of the machine that ran (or copied) the job."),
@@ -69,9 +72,9 @@ COLUMNS: tuple[Column, ...] = (
 
 COLUMN_NAMES: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 
-UPGRADES: dict[int, dict[str, Any]] = {}
+UPGRADES: dict[int, dict[str, Any]] = {1: {s.name: None for s in SIGNALS}}
 """For each older version still read: the columns added since, and the value each of its rows
-gets. (Version 1 is the first.)"""
+gets (version 1 did not record the ranking signals of ``results.signals``)."""
 
 
 def arrow_schema(metadata: Mapping[str, str] | None = None) -> pa.Schema:

@@ -103,12 +103,15 @@ def validate(config: ValidateConfig, invocation: Invocation) -> int:
 def report_lines(stats: Mapping[str, Any]) -> str:
     """The statistics as aligned lines: what each compares, τ with its interval and n, ρ."""
     from results.fidelity import describe
+    from results.signals import SIGNALS
 
     names = (("proxy_vs_long", "proxy vs long (accuracy, one proxy run)"),
              ("proxy_mean_vs_long", "proxy mean of its runs vs long"),
              ("reward_proxy_vs_long", "proxy reward vs long reward"),
              ("proxy_seed_vs_seed", "proxy seed vs seed"),
              ("long_seed_vs_seed", "long seed vs seed (the ceiling)"),
+             *((f"{signal.name}_vs_long", f"proxy {signal.label} vs long")
+               for signal in SIGNALS),
              ("params_vs_long", "params alone vs long"),
              ("macs_vs_long", "MACs alone vs long"),
              ("step_time_vs_long", "step time alone vs long"),

@@ -11,6 +11,7 @@ shape, without training anything. Both rows are ``nas.validate.rows.job_row``'s.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -24,6 +25,7 @@ from proxy_train.data import DataSplits, Split
 from proxy_train.hardware import resolve_hardware
 from proxy_train.loop import TrainResult, train
 from proxy_train.step import describe_failure
+from results.signals import epoch_record, final_signals
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +69,9 @@ def run_job(job: ValidationJob, context: JobContext) -> dict[str, Any]:
     if result is not None:
         outcome = replace(outcome, accuracy=_accuracy(job, result, split_name),
                           eval_resolution=result.eval_resolution,
-                          curve=tuple(result.accuracy_curve), history=_history(result),
+                          curve=tuple(result.accuracy_curve),
+                          history=tuple(epoch_record(e) for e in result.history),
+                          signals=final_signals(result),
                           epochs=result.epochs_run, resolution=result.resolution,
                           device=result.device, wall_time_s=result.wall_time_s)
     return job_row(job, outcome, context)
@@ -79,22 +83,16 @@ def _accuracy(job: ValidationJob, result: TrainResult, split_name: str) -> float
     return result.accuracy
 
 
-def _history(result: TrainResult) -> tuple[dict[str, Any], ...]:
-    return tuple({"epoch": e.epoch, "minival_top1": e.minival_top1,
-                  "minival_top1_ema": e.minival_top1_ema, "lr": e.lr,
-                  "train_loss": e.train_loss, "resolution": e.resolution}
-                 for e in result.history)
-
-
 def search_row(job: ValidationJob, context: JobContext) -> dict[str, Any]:
     """The row of the search's own proxy run of ``job``'s candidate (copied, not run)."""
     c = job.candidate
+    history = tuple(json.loads(c.history)) if c.history else tuple(
+        {"epoch": i + 1, "evaluated_top1": a} for i, a in enumerate(c.curve))
     outcome = JobOutcome(
         source="search", accuracy=c.accuracy, eval_split="minival",
         eval_images=len(context.data.minival),
         eval_resolution=job.recipe.eval_size(context.data.resolution), curve=tuple(c.curve),
-        history=tuple({"epoch": i + 1, "evaluated_top1": a} for i, a in enumerate(c.curve)),
-        epochs=len(c.curve) or None,
+        history=history, signals=dict(c.signals), epochs=len(c.curve) or None,
         resolution=job.recipe.train_resolution(context.data.resolution),
         started_at=c.started_at, finished_at=c.finished_at, wall_time_s=c.wall_time_s)
     return job_row(job, outcome, context)

@@ -34,6 +34,7 @@ from nas.train.config import TrainConfig
 from nas.train.plan import RecipeFile, make_plan, spec_model
 from nas.validate.config import LONG_EPOCHS_FACTOR, ValidateConfig
 from proxy_train.recipe import Recipe
+from results.signals import SIGNAL_NAMES
 from search_space.codec import decode
 from search_space.messages import counted
 from search_space.spec import ArchSpec
@@ -65,6 +66,11 @@ class Candidate:
     macs: int | None
     curve: tuple[float, ...] = ()
     """The search's proxy accuracy after each epoch."""
+    signals: tuple[tuple[str, float | None], ...] = ()
+    """The search's proxy run's ranking signals (``results.signals``), as pairs."""
+    history: str = ""
+    """Every epoch of the search's proxy run as the leaderboard keeps it (JSON; empty for
+    rows from before it was kept)."""
     started_at: Any = None
     finished_at: Any = None
     wall_time_s: float | None = None
@@ -124,16 +130,24 @@ def select_candidates(board: pd.DataFrame, k: int, seed: int, where: str) -> lis
 
 
 def _candidate(row: dict[str, Any], rank: int) -> Candidate:
-    details = json.loads(row.get("provenance_json") or "{}")
-    curve = tuple(float(a) for a in details.get("training", {}).get("accuracy_curve", ()))
+    training = json.loads(row.get("provenance_json") or "{}").get("training", {})
+    curve = tuple(float(a) for a in training.get("accuracy_curve", ()))
     macs: Any = row.get("macs")
+    signals = tuple((name, _number(row.get(name))) for name in SIGNAL_NAMES)
     return Candidate(
         arch=str(row["arch"]), arch_hash=str(row["arch_hash"]), search_rank=rank,
         number=int(row["number"]), seed=int(row["seed"]), accuracy=float(row["accuracy"]),
         reward=float(row["reward"]), step_time_ms=float(row["step_time_ms"]),
         params=int(row["params"]), macs=None if pd.isna(macs) else int(macs), curve=curve,
+        signals=signals,
+        history=json.dumps(training["history"]) if training.get("history") else "",
         started_at=row.get("started_at"), finished_at=row.get("finished_at"),
         wall_time_s=row.get("wall_time_s"))
+
+
+def _number(value: Any) -> float | None:
+    """A leaderboard value as a float (None for a missing one: None or NaN)."""
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def job_key(kind: str, arch: str, seed: int, recipe: Recipe, data: str, data_seed: int) -> str:

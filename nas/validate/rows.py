@@ -12,13 +12,14 @@ import datetime as dt
 import json
 import platform
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import torch
 
 from nas.search.config import asha_grace_epoch
 from nas.validate.plan import PROXY, ValidationJob
+from results.signals import SIGNAL_NAMES
 
 if TYPE_CHECKING:
     from nas.validate.jobs import JobContext
@@ -40,6 +41,8 @@ class JobOutcome:
     """Accuracy after each epoch."""
     history: tuple[Mapping[str, Any], ...] = ()
     """Every epoch as the row's ``history_json`` keeps it."""
+    signals: Mapping[str, float | None] = field(default_factory=dict)
+    """The run's ranking signals (``results.signals``); none of a failed job."""
     epochs: int | None = None
     resolution: int | None = None
     device: str | None = None
@@ -76,7 +79,9 @@ def job_row(job: ValidationJob, outcome: JobOutcome, context: JobContext) -> dic
         "eval_resolution": outcome.eval_resolution,
         "reward": context.reward(accuracy, c.step_time_ms, c.params) if ok else None,
         "interim_epoch": interim_epoch, "interim_accuracy": interim_accuracy,
-        "interim_reward": interim_reward, "step_time_ms": c.step_time_ms, "params": c.params,
+        "interim_reward": interim_reward,
+        **{name: outcome.signals.get(name) if ok else None for name in SIGNAL_NAMES},
+        "step_time_ms": c.step_time_ms, "params": c.params,
         "macs": c.macs, "epochs": outcome.epochs, "resolution": outcome.resolution,
         "history_json": json.dumps([dict(e) for e in outcome.history]),
         "recipe_json": json.dumps(job.recipe.to_dict()), "device": outcome.device,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -94,6 +95,19 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
         assert (run / name).stat().st_size > 0
     assert "proxy seed vs seed" in out and "long seed vs seed" in out
     assert "(6 jobs run, 3 already finished)" in out
+    # Every proxy run, the search's own included, records its ranking signals.
+    proxy = frame[frame["kind"] == "proxy"]
+    for name in ("minival_top1", "minival_loss", "tse", "meco"):
+        assert proxy[name].notna().all(), name
+    assert proxy["minival_top1_ema"].isna().all()  # the search's proxy keeps no EMA
+    assert (proxy["minival_top1"] == proxy["accuracy"]).all()
+    history = json.loads(proxy[proxy["source"] == "run"]["history_json"].iloc[0])
+    assert history[-1]["train_loss_sum"] == pytest.approx(
+        proxy[proxy["source"] == "run"]["tse"].iloc[0])
+    stats = json.loads((run / "validation.json").read_text())["statistics"]
+    assert stats["meco_vs_long"]["n"] == 3 and stats["minival_top1_ema_vs_long"] is None
+    assert "proxy MeCo at initialization vs long" in out
+    assert "proxy -TSE (last epoch's summed training loss) vs long" in out
     monkeypatch.setattr("nas.search.ray_executor._start_ray", _never)
     monkeypatch.setattr("nas.search.ray_executor.run_tasks", _never)
     # Everything is finished: nothing runs again, and Ray is not started to do nothing.
@@ -267,3 +281,18 @@ def test_the_long_training_is_the_search_proxy_made_long_whatever_proxy_is_valid
     # The search ran its candidates with seed 0: the runs copied from it take that seed.
     assert {j.seed for j in same.jobs if j.kind == "proxy"} == {1, 2}
     assert {j.seed for j in other.jobs if j.kind == "proxy"} == {0, 1}
+
+
+def test_the_report_names_each_signal_beside_the_predictors_without_training() -> None:
+    from nas.cli.validate import report_lines
+
+    found = {"n": 10, "tau": 0.5, "tau_ci": [0.2, 0.8], "rho": 0.6}
+    lines = report_lines({"minival_loss_vs_long": found, "meco_vs_long": None,
+                          "params_vs_long": found}).splitlines()
+    labels = [line.split("  ")[0] for line in lines]
+    assert labels.index("proxy -minival loss vs long") < labels.index("params alone vs long")
+    loss = next(line for line in lines if line.startswith("proxy -minival loss vs long"))
+    assert loss.endswith("τ = 0.50 [0.20, 0.80], n = 10  ρ = 0.60")
+    meco = next(line for line in lines if line.startswith("proxy MeCo at initialization"))
+    assert meco.endswith("τ = n/a")
+    assert len([line for line in lines if line.startswith("proxy minival top-1")]) == 2

@@ -38,7 +38,7 @@ def test_round_trip_rows_and_types(tmp_path: Path, rows: list[dict[str, Any]]) -
     assert df.loc[0, "started_at"] == pd.Timestamp("2024-05-01 12:00", tz="UTC")
     assert df["pareto"].dtype == bool
     meta = pq.read_schema(tmp_path / LEADERBOARD_FILE).metadata
-    assert meta[b"effnas.schema_version"] == b"2"
+    assert meta[b"effnas.schema_version"] == b"3"
     assert json.loads(meta[b"effnas.settings"]) == {"budget": 5, "strategy": "random"}
 
 
@@ -202,9 +202,9 @@ def test_other_schema_version_is_refused(tmp_path: Path, rows: list[dict[str, An
     path = tmp_path / LEADERBOARD_FILE
     table = pq.read_table(path)
     meta = dict(table.schema.metadata)
-    meta[b"effnas.schema_version"] = b"3"
+    meta[b"effnas.schema_version"] = b"4"
     pq.write_table(table.replace_schema_metadata(meta), path)
-    with pytest.raises(LeaderboardError, match="schema version '3'; this version reads 2 and "
+    with pytest.raises(LeaderboardError, match="schema version '4'; this version reads 3 and "
                                                "older"):
         Leaderboard(tmp_path).read()
     meta[b"effnas.schema_version"] = b"1"  # version 1 had no objective, node_id, host
@@ -216,11 +216,14 @@ def test_other_schema_version_is_refused(tmp_path: Path, rows: list[dict[str, An
         Leaderboard(tmp_path).read()
 
 
-def test_version_1_files_are_read_as_version_2(tmp_path: Path,
+SIGNALS = ["minival_top1", "minival_top1_ema", "minival_loss", "tse", "meco"]
+
+
+def test_version_1_files_are_read_as_version_3(tmp_path: Path,
                                                 rows: list[dict[str, Any]]) -> None:
     Leaderboard(tmp_path, settings={"budget": 5}).extend(rows)
     path = tmp_path / LEADERBOARD_FILE
-    table = pq.read_table(path).drop_columns(["objective", "node_id", "host"])
+    table = pq.read_table(path).drop_columns(["objective", "node_id", "host", *SIGNALS])
     meta = dict(table.schema.metadata)
     meta[b"effnas.schema_version"] = b"1"
     v1 = table.replace_schema_metadata(meta).set_column(
@@ -230,10 +233,40 @@ def test_version_1_files_are_read_as_version_2(tmp_path: Path,
     board = Leaderboard(tmp_path)
     assert board.rows() == [validate_row({**r, "node_id": None, "host": None}) for r in rows]
     assert board.settings == {"budget": 5}
-    board.append(rows[0] | {"trial_id": 5})  # written back as version 2
+    board.append(rows[0] | {"trial_id": 5})  # written back as version 3
     board.flush()
-    assert pq.read_schema(path).metadata[b"effnas.schema_version"] == b"2"
+    assert pq.read_schema(path).metadata[b"effnas.schema_version"] == b"3"
     assert pd.read_parquet(path)["objective"].tolist() == ["train"] * 6
+
+
+def _as_version_2(table: pa.Table) -> pa.Table:
+    table = table.drop_columns(SIGNALS)
+    meta = dict(table.schema.metadata)
+    meta[b"effnas.schema_version"] = b"2"
+    return table.replace_schema_metadata(meta).set_column(
+        table.column_names.index("schema_version"), "schema_version",
+        pa.array([2] * table.num_rows, pa.int64()))
+
+
+def test_version_2_files_and_logged_rows_are_read_as_version_3(
+        tmp_path: Path, rows: list[dict[str, Any]], make_row: Any) -> None:
+    signals = {"minival_top1": 0.5, "minival_top1_ema": None, "minival_loss": 1.2,
+               "tse": 30.0, "meco": 4.5}
+    Leaderboard(tmp_path).extend([r | signals for r in rows])
+    path = tmp_path / LEADERBOARD_FILE
+    pq.write_table(_as_version_2(pq.read_table(path)), path)
+    # A row of version 2 still in the log, as a search killed before the update left it.
+    logged = {k: v for k, v in validate_row(make_row(5)).items() if k not in SIGNALS}
+    PendingLog(tmp_path).append(5, [logged | {"schema_version": 2}])
+    board = Leaderboard(tmp_path)
+    assert board.rows() == [validate_row(r) for r in rows + [make_row(5)]]
+    assert all(r[name] is None for r in board.rows() for name in SIGNALS)
+    board.append(make_row(6) | signals)
+    board.flush()
+    again = pd.read_parquet(path)
+    assert pq.read_schema(path).metadata[b"effnas.schema_version"] == b"3"
+    assert again["tse"].isna().tolist() == [True] * 6 + [False]
+    assert again["meco"].tolist()[-1] == 4.5
 
 
 def test_finished_hashes_and_best(tmp_path: Path, rows: list[dict[str, Any]],

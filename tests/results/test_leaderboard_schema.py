@@ -20,11 +20,13 @@ from search_space.errors import NasError
 
 
 def test_columns_are_the_documented_set() -> None:
-    assert SCHEMA_VERSION == 2
+    assert SCHEMA_VERSION == 3
     assert COLUMN_NAMES[:4] == ("run_id", "trial_id", "number", "arch")
     assert COLUMN_NAMES[-2:] == ("pareto", "schema_version")
     assert {"objective", "node_id", "host"} <= set(COLUMN_NAMES)
-    assert len(set(COLUMN_NAMES)) == len(COLUMNS) == 36
+    assert COLUMN_NAMES[COLUMN_NAMES.index("accuracy"):][:6] == (
+        "accuracy", "minival_top1", "minival_top1_ema", "minival_loss", "tse", "meco")
+    assert len(set(COLUMN_NAMES)) == len(COLUMNS) == 41
     assert arrow_schema().field("started_at").type == pa.timestamp("us", tz="UTC")
     assert empty_table().num_rows == 0 and empty_table().column_names == list(COLUMN_NAMES)
 
@@ -64,7 +66,7 @@ def test_validate_normalises_values(make_row) -> None:
     ({"spec_json": "{oops"}, "column 'spec_json': invalid JSON"),
     ({"started_at": "yesterday"}, "column 'started_at': 'yesterday' (str) must be an ISO-8601"),
     ({"pareto": 1}, "column 'pareto': 1 (int) must be true or false"),
-    ({"schema_version": 1}, "column 'schema_version': 1 != 2"),
+    ({"schema_version": 1}, "column 'schema_version': 1 != 3"),
     ({"objective": "guess"}, "column 'objective': 'guess' not in ('train', 'surrogate')"),
     ({"objective": None}, "column 'objective': a value is required"),
     ({"arch": 5}, "column 'arch': 5 (int) must be a string"),

@@ -14,6 +14,7 @@ from proxy_train.loop import EpochStats, TrainResult
 from proxy_train.timing import StepTiming
 from results.rows import Outcome, RunInfo, outcome_row, scored
 from results.schema import COLUMN_NAMES, validate_row
+from results.signals import SIGNAL_NAMES
 from search_space.codec import decode, encode, spec_hash
 from search_space.cost import count_macs, count_params
 
@@ -101,6 +102,27 @@ def test_stopped_outcome_keeps_its_partial_reward() -> None:
     assert (row["status"], row["failure_reason"], row["epochs"]) == \
         ("stopped", "stopped early after epoch 1", 1)
     assert row["reward"] == 0.4
+
+
+def test_the_last_epochs_signals_are_columns_and_every_epoch_is_in_the_provenance() -> None:
+    history = (dataclasses.replace(_epoch(1, 2.0, 0.5), minival_loss=1.9, train_loss_sum=20.0),
+               dataclasses.replace(_epoch(2, 1.5, 0.6), minival_top1_ema=0.65,
+                                   minival_loss=1.4, train_loss_sum=15.0))
+    training = dataclasses.replace(_training(), history=history, meco=3.25)
+    row = validate_row(outcome_row(_outcome(timing=_timing(), training=training, reward=0.5),
+                                   RUN, 0))
+    assert [row[name] for name in SIGNAL_NAMES] == [0.6, 0.65, 1.4, 15.0, 3.25]
+    details = json.loads(row["provenance_json"])["training"]
+    assert [e["train_loss_sum"] for e in details["history"]] == [20.0, 15.0]  # TSE-E from here
+    assert [e["minival_loss"] for e in details["history"]] == [1.9, 1.4]
+    assert details["meco"] == 3.25
+    failed = dataclasses.replace(training, status="failed", reason="loss became nan at step 3")
+    row = validate_row(outcome_row(_outcome(timing=_timing(), training=failed), RUN, 0))
+    assert all(row[name] is None for name in SIGNAL_NAMES)
+    surrogate = dataclasses.replace(RUN, objective="surrogate")
+    row = validate_row(outcome_row(_outcome(timing=_timing(), training=training, reward=0.5),
+                                   surrogate, 0))
+    assert all(row[name] is None for name in SIGNAL_NAMES)  # a surrogate measures nothing
 
 
 def test_scored_view_of_stored_rows() -> None:

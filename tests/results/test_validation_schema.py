@@ -56,12 +56,12 @@ def test_an_older_version_is_read_as_the_current_one(tmp_path: Path,
     path = tmp_path / "validation.parquet"
     without_host = tuple(n for n in schema.COLUMN_NAMES if n != "host")
     _write_version(path, "0", without_host)
-    with pytest.raises(ValidationError, match="is not a validation file of schema version 1"):
+    with pytest.raises(ValidationError, match="is not a validation file of schema version 2"):
         read_validation(path)
     monkeypatch.setitem(schema.UPGRADES, 0, {"host": "unknown"})
     rows, settings = read_validation(path)
     assert list(rows[0]) == list(schema.COLUMN_NAMES) and rows[0]["host"] == "unknown"
     assert settings == {"run_id": "old"}
-    _write_version(path, "2", schema.COLUMN_NAMES)  # a newer version is never guessed at
-    with pytest.raises(ValidationError, match="is not a validation file of schema version 1"):
+    _write_version(path, "3", schema.COLUMN_NAMES)  # a newer version is never guessed at
+    with pytest.raises(ValidationError, match="is not a validation file of schema version 2"):
         read_validation(path)
