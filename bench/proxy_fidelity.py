@@ -21,6 +21,9 @@ their proxy. Three subcommands:
     ranking signal its proxy runs record (``results.signals``: minival top-1 of the trained
     and EMA weights, minival loss, TSE, MeCo at initialization) against the long training.
 
+``--root DIR`` (before the subcommand) keeps a study's variants in a folder of its own
+(default ``runs/fidelity``): one folder per ground truth.
+
 Run each subcommand under the shared lock (``flock /tmp/effnas-bench.lock python
 bench/proxy_fidelity.py ...``), one variant per hold.
 """
@@ -63,6 +66,10 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "2full": ("2 whole epochs (84 steps)", {"epochs": 2, "max_train_batches_per_epoch": None}),
     "lr2x": ("learning rate 0.032 per 256", {"lr": 0.032}),
     "res40": ("40 px, 2 epochs of 24 batches", {"resolution": 40, "epochs": 2}),
+    "lr4x": ("learning rate 0.064 per 256", {"lr": 0.064}),
+    "lr8x": ("learning rate 0.128 per 256", {"lr": 0.128}),
+    "lr4x-4ep": ("learning rate 0.064, 4 epochs of 24 batches", {"lr": 0.064, "epochs": 4}),
+    "lr4x-ema": ("learning rate 0.064, + EMA (0.98)", {"lr": 0.064, "ema_decay": 0.98}),
 }
 READOUTS = ("as run", "trained weights", "mean of last 2 epochs")
 
@@ -213,6 +220,7 @@ def _now() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    global ROOT
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     one = sub.add_parser("validate")
@@ -225,7 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     table = sub.add_parser("report")
     table.add_argument("run")
     table.add_argument("--out")
+    parser.add_argument("--root", type=Path, default=ROOT,
+                        help=f"folder of this study's variants (default {ROOT})")
     args, extra = parser.parse_known_args(argv)
+    ROOT = args.root
     if args.command == "validate":
         return validate(args.run, args.name, extra)
     if extra:
