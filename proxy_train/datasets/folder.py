@@ -127,7 +127,7 @@ def scan_folder(path: str, *, classes: object, per_class: int | None) -> Invento
                                       np.random.default_rng(SELECTION_SEED))
     _check_counts(labels, chosen_names, train_root)
     rows = [files[i] for i in index]
-    test_labels = np.zeros(0, dtype=np.int64)
+    test_labels: np.ndarray = np.zeros(0, dtype=np.int64)
     if test_root is not None:
         extra = sorted({d.name for d in _class_dirs(test_root)} - set(names))
         if extra:
