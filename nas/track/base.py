@@ -71,8 +71,8 @@ def check_trackers(names: tuple[str, ...]) -> list[str]:
             problems.append(f"unknown tracker {name!r}; expected one of {list(TRACKERS)}")
         elif importlib.util.find_spec(MODULES[name]) is None:
             problems.append(f"--tracker {name} needs the optional extra '{name}' (module "
-                            f"{MODULES[name]!r} is not installed): pip install "
-                            f"'effnas[{name}]'")
+                            f"{MODULES[name]!r} is not installed): pip install -e "
+                            f"'.[{name}]' in the effnas clone")
     return problems
 
 

@@ -117,7 +117,7 @@ def test_unknown_and_missing_trackers_name_the_extra(monkeypatch: pytest.MonkeyP
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert check_trackers(("wandb",)) == [
         "--tracker wandb needs the optional extra 'wandb' (module 'wandb' is not installed): "
-        "pip install 'effnas[wandb]'"]
+        "pip install -e '.[wandb]' in the effnas clone"]
 
 
 def test_a_missing_tracker_package_is_one_line_before_any_work(
@@ -134,7 +134,7 @@ def test_a_missing_tracker_package_is_one_line_before_any_work(
                         lambda name, *a: None if name == "mlflow" else real(name, *a))
     out = tmp_path / "never"
     line = ("error: --tracker mlflow needs the optional extra 'mlflow' (module 'mlflow' is "
-            "not installed): pip install 'effnas[mlflow]'\n")
+            "not installed): pip install -e '.[mlflow]' in the effnas clone\n")
     for main, args in ((search, ["--budget", "1", "--hardware", "cpu"]),
                        (train, ["--arch", "efficientnetv2-b0"]), (validate, [str(out)])):
         assert main([*args, "--out", str(out), "--tracker", "mlflow"]) == 2
