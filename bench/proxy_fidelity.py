@@ -70,6 +70,11 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "lr8x": ("learning rate 0.128 per 256", {"lr": 0.128}),
     "lr4x-4ep": ("learning rate 0.064, 4 epochs of 24 batches", {"lr": 0.064, "epochs": 4}),
     "lr4x-ema": ("learning rate 0.064, + EMA (0.98)", {"lr": 0.064, "ema_decay": 0.98}),
+    "4full-ema": ("4 whole epochs, + EMA (0.99)",
+                  {"epochs": 4, "max_train_batches_per_epoch": None, "ema_decay": 0.99}),
+    "2full-64-ema": ("2 whole epochs at 64 px, + EMA (0.99)",
+                     {"epochs": 2, "max_train_batches_per_epoch": None, "resolution": 64,
+                      "ema_decay": 0.99}),
 }
 READOUTS = ("as run", "trained weights", "mean of last 2 epochs")
 
