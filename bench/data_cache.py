@@ -5,12 +5,13 @@ shapes as JPEGs of 96-160 px, 10 classes), three measurements:
 
 * ``build``: images per second of a cache build with every core against one
   (``EFFNAS_DECODE_WORKERS``), at 64 and 128 px, and the disk size per image;
-* ``feed``: (after the searches, on their cache) images per second that ``proxy_train.feed.draw_batches`` delivers from the mapped
+* ``feed``: (after the searches, on their cache) images per second that
+  ``proxy_train.feed.draw_batches`` delivers from the
   cache (cold: the file's pages dropped with ``posix_fadvise``; warm), against the images per
   second one training step of EfficientNetV2-B0 consumes at the proxy resolution on this CPU
   (target: the feed >= 3x the step);
 * ``search``: the same ``nas-search`` (Ray executor, one worker, real CPU proxy training) on
-  each folder, twice (the first run builds the cache, the second maps it): peak RSS
+  each folder, twice (the first run builds the cache, the second opens it): peak RSS
   (``VmHWM``) and own memory (``RssAnon``) of the driver and of each trial worker, sampled
   from ``/proc`` every 0.5 s, and the seconds until the data is ready and until the first
   candidate is recorded (target: the largest folder's per-worker peak <= 1.2x the smallest's).

@@ -2,7 +2,7 @@
 
 ``load_data(source)`` returns :class:`DataSplits`: uint8 images ``[N, 3, R, R]`` and int64
 labels per split. The built-in set and CIFAR are held in memory; image folders and Parquet
-tables are decoded once per resolution into a cache on disk and mapped from there
+tables are decoded once per resolution into a cache on disk and read from there
 (:mod:`proxy_train.datasets.cached`), so every later run, ``nas-train``, ``nas-validate`` and
 every trial of the machine read one copy.
 

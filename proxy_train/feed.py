@@ -6,8 +6,8 @@ Two ways, chosen per split when it is moved to the device (:func:`place`):
   it, as for the built-in data. A cached split goes there when the device is a GPU and the
   split takes under a third of its memory (and under half of what is free), leaving the
   rest to the model; it is copied once, in slices, through pinned memory.
-* **streamed**: the split stays in the mapped cache (:class:`~proxy_train.cache.mapped.
-  MappedRows`), and :func:`draw_batches` gathers each batch from it in a background thread,
+* **streamed**: the split stays in the cache (:class:`~proxy_train.cache.rows.
+  CachedRows`), and :func:`draw_batches` reads each batch from it in a background thread,
   a few batches ahead of the step, into pinned memory when the device is a GPU, from which
   it is copied without blocking. On the CPU a cached split is always streamed: the page
   cache already holds it once for every process of the machine, and a copy per trial
@@ -25,7 +25,7 @@ from collections.abc import Iterator
 
 import torch
 
-from proxy_train.cache.mapped import MappedRows
+from proxy_train.cache.rows import CachedRows
 
 RESIDENT_SHARE = 1 / 3
 """A split goes to GPU memory if it takes less than this share of it."""
@@ -42,8 +42,8 @@ def fits(nbytes: int, device: torch.device) -> bool:
     return nbytes < min(total * RESIDENT_SHARE, free / 2)
 
 
-def place(images: MappedRows, device: torch.device) -> torch.Tensor | MappedRows:
-    """The split's images for ``device``: a resident tensor, or the mapped rows."""
+def place(images: CachedRows, device: torch.device) -> torch.Tensor | CachedRows:
+    """The split's images for ``device``: a resident tensor, or the cached rows."""
     if not fits(images.nbytes, device):
         return images
     out = torch.empty(images.shape, dtype=torch.uint8, device=device)
@@ -55,7 +55,7 @@ def place(images: MappedRows, device: torch.device) -> torch.Tensor | MappedRows
     return out
 
 
-def draw_batches(images: torch.Tensor | MappedRows, labels: torch.Tensor,
+def draw_batches(images: torch.Tensor | CachedRows, labels: torch.Tensor,
                  order: torch.Tensor, batch: int,
                  steps: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """``(images, labels)`` of the ``steps`` batches ``order[i * batch:(i + 1) * batch]``, on
@@ -69,9 +69,9 @@ def draw_batches(images: torch.Tensor | MappedRows, labels: torch.Tensor,
 
 
 class _Prefetch:
-    """Gathers batches of mapped rows in a background thread, ``AHEAD`` at most."""
+    """Reads batches of cached rows in a background thread, ``AHEAD`` at most."""
 
-    def __init__(self, images: MappedRows, labels: torch.Tensor, order: torch.Tensor,
+    def __init__(self, images: CachedRows, labels: torch.Tensor, order: torch.Tensor,
                  batch: int, steps: int) -> None:
         self.images = images
         self.labels = labels

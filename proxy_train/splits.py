@@ -1,7 +1,7 @@
 """A data set as training code sees it: train, minival and test splits of labelled images.
 
 A split's images are either one uint8 tensor ``[N, 3, R, R]`` (the built-in and CIFAR sets,
-held in memory) or :class:`~proxy_train.cache.mapped.MappedRows` over a decoded cache (image
+held in memory) or :class:`~proxy_train.cache.rows.CachedRows` over a decoded cache (image
 folders and Parquet tables); both gather a batch with ``images[index]``. Moving a split to a
 device decides how its batches reach it (:mod:`proxy_train.feed`).
 
@@ -18,17 +18,17 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from proxy_train.cache.mapped import MappedRows
+from proxy_train.cache.rows import CachedRows
 from proxy_train.errors import DataError
 from proxy_train.feed import place
 from search_space.messages import counted
 
-Images = torch.Tensor | MappedRows
+Images = torch.Tensor | CachedRows
 
 
 @dataclass(frozen=True, slots=True)
 class Split:
-    """Images (uint8 ``[N, 3, H, W]``, a tensor or mapped rows) and labels (int64 ``[N]``)."""
+    """Images (uint8 ``[N, 3, H, W]``, a tensor or cached rows) and labels (int64 ``[N]``)."""
 
     images: Images
     labels: torch.Tensor
@@ -37,9 +37,9 @@ class Split:
         return int(self.labels.shape[0])
 
     def to(self, device: str | torch.device) -> Split:
-        """This split on ``device``: mapped rows stay mapped unless they fit on a GPU."""
+        """This split on ``device``: cached rows stay in the cache unless they fit on a GPU."""
         dev = torch.device(device)
-        if isinstance(self.images, MappedRows):
+        if isinstance(self.images, CachedRows):
             return Split(place(self.images, dev), self.labels.to(dev))
         return Split(self.images.to(dev), self.labels.to(dev))
 
@@ -56,7 +56,7 @@ class DataSplits:
     class_names: tuple[str, ...]
     resolution: int
     cache: str | None = None
-    """The decoded cache the images are mapped from (None: held in memory)."""
+    """The decoded cache the images are read from (None: held in memory)."""
 
 
 def default_minival_fraction(num_train: int) -> float:

@@ -347,7 +347,7 @@ def _sync(path: Path) -> None:
 
 def _replace(partial: Path, final: Path) -> None:
     """Put the finished ``partial`` in ``final``'s place (an old cache there is removed; a
-    process that has it mapped keeps reading its files until it lets go)."""
+    process that has it open keeps reading its files until it lets go)."""
     old = final.with_name(f"{final.name}.old-{os.getpid()}")
     if final.exists():
         final.rename(old)

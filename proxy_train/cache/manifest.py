@@ -1,7 +1,7 @@
 """The small record beside a cache's images: what it holds and how it was made.
 
 A finished cache folder holds ``images.u8`` (uint8 ``[rows, 3, R, R]``, C order, no header:
-``numpy.memmap`` maps it), ``labels.npy`` (int64 per row; -1 for an image that could not be
+any reader can map it), ``labels.npy`` (int64 per row; -1 for an image that could not be
 decoded) and ``manifest.json`` (this record). The manifest is written last, and the folder is
 renamed into place only after that, so a folder with a manifest is a finished cache.
 """

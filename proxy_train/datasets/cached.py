@@ -2,9 +2,9 @@
 
 ``load_cached`` scans the source (names, sizes and times of its files; no decoding), finds or
 builds its cache at the resolution asked for (:func:`proxy_train.cache.build.ensure_cache`),
-maps it, and carves the minival split from the training rows. The splits hold mapped rows,
-never decoded copies: this process, every trial (on this machine or another, which maps or
-builds its own cache: :mod:`proxy_train.cache.mapped`) and every later run read the same
+opens it, and carves the minival split from the training rows. The splits hold cached rows,
+never decoded copies: this process, every trial (on this machine or another, which opens or
+builds its own cache: :mod:`proxy_train.cache.rows`) and every later run read the same
 file.
 """
 
@@ -20,7 +20,7 @@ import torch
 from proxy_train.cache.build import ensure_cache
 from proxy_train.cache.location import cache_root
 from proxy_train.cache.manifest import size_text
-from proxy_train.cache.mapped import CacheRef, MappedRows, OpenCache, open_cache, set_rebuild
+from proxy_train.cache.rows import CachedRows, CacheRef, OpenCache, open_cache, set_rebuild
 from proxy_train.datasets.folder import scan_folder
 from proxy_train.datasets.inventory import Inventory
 from proxy_train.datasets.options import SourceOptions
@@ -68,7 +68,7 @@ def _bytes(payload: bytes | None) -> Any:
 
 def load_cached(source: str, kind: str, path: str, options: SourceOptions, *, seed: int,
                 say: Say | None, progress: bool) -> DataSplits:
-    """The splits of a folder or Parquet source, mapped from its cache."""
+    """The splits of a folder or Parquet source, read from its cache."""
     tell: Say = say if say is not None else (lambda line: None)
     inventory, column = scan(kind, path, options)
     for note in inventory.notes:
@@ -79,7 +79,7 @@ def load_cached(source: str, kind: str, path: str, options: SourceOptions, *, se
     cache = open_cache(folder)
     manifest = cache.manifest
     tell(f"data: {manifest.rows - manifest.bad:,} images in {len(manifest.class_names)} classes "
-         f"at {size} px, mapped from the cache {folder} ({size_text(manifest.image_bytes)})")
+         f"at {size} px, read from the cache {folder} ({size_text(manifest.image_bytes)})")
     build = {"classes": options.classes, "per_class": options.per_class, "resolution": size,
              "cache": options.cache, "image": options.image, "label": options.label}
     ref = CacheRef(str(folder), inventory.fingerprint, source, build)
@@ -97,7 +97,7 @@ def _splits(cache: OpenCache, ref: CacheRef, name: str, minival: float | int | N
                                 np.random.default_rng(seed), name, names)
 
     def split(rows: np.ndarray) -> Split:
-        return Split(MappedRows(ref, rows, cache), torch.as_tensor(labels[rows]))
+        return Split(CachedRows(ref, rows, cache), torch.as_tensor(labels[rows]))
 
     test_rows = manifest.train_rows + np.flatnonzero(labels[manifest.train_rows:] >= 0)
     return DataSplits(name=name, train=split(train_rows[fit]), minival=split(train_rows[val]),

@@ -51,7 +51,7 @@ def test_search_train_and_validate_share_one_cache(folder: Path, cache_home: Pat
     assert validate_main([str(run), "--k", "3", "--seeds", "1", "--long-seeds", "1",
                           "--epochs", "1", "--executor", "inline", "--cpus-per-job", "1"]) == 0
     said = capsys.readouterr().err
-    assert "decoding" not in said and f"mapped from the cache {cache_home}" in said
+    assert "decoding" not in said and f"read from the cache {cache_home}" in said
     assert train_main(["--arch", ARCH, "--data", data, "--hardware", "cpu", "--batch-size",
                        "8", "--epochs", "1", "--recipe", "fixed", "--out",
                        str(tmp_path / "train")]) == 0

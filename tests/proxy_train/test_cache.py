@@ -53,7 +53,7 @@ def test_built_once_then_mapped(image_folder: Path) -> None:
     assert said.has("decoding 18 images") and said.has(str(cache_root()))
     again = Said()
     second = load_data(f"folder:{image_folder}", say=again)
-    assert not again.has("decoding") and again.has("mapped from the cache")
+    assert not again.has("decoding") and again.has("read from the cache")
     assert first.cache == second.cache and len(caches(cache_root())) == 1
     assert torch.equal(first.train.images[:], second.train.images[:])
     manifest = Manifest.read(Path(str(first.cache)))

@@ -1,4 +1,4 @@
-"""Batches from a mapped cache are the batches a resident split gives, in the same order."""
+"""Batches read from a cache are the batches a resident split gives, in the same order."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def test_streamed_batches_equal_resident_ones(mapped) -> None:  # type: ignore[n
     assert len(streamed) == 4
     for (a, la), (b, lb) in zip(streamed, dense):
         assert torch.equal(a, b) and torch.equal(la, lb)
-    assert split.to("cpu").images is split.images  # the CPU keeps mapped rows mapped
+    assert split.to("cpu").images is split.images  # the CPU keeps cached rows in the cache
     assert not fits(10**6, torch.device("cpu"))
 
 
