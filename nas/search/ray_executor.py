@@ -147,14 +147,28 @@ class _RunLink:
 
 
 class _DriverSearcher(Searcher):
-    """Tune search algorithm backed by the driver's strategy (ask on suggest, tell on complete)."""
+    """Tune search algorithm backed by the driver's strategy (ask on suggest, tell on complete).
+
+    It keeps its own count of running trials (``set_max_concurrency``), freed the moment a
+    trial completes, before the candidate is recorded: Tune's own limiter frees a slot only
+    after the searcher has recorded, so one exception while recording left it waiting for a
+    slot forever. An exception while recording is kept and ends the run instead (the stopper
+    ends the tuner, :meth:`RayExecutor.run` raises it)."""
 
     def __init__(self, link: _RunLink, state: _ExecutorState) -> None:
         super().__init__(metric=SCORE, mode="max")
         self._link = link
         self._state = state
+        self._slots = 0
+        """Trials at once (0: as many as Tune starts)."""
+
+    def set_max_concurrency(self, max_concurrent: int) -> bool:
+        self._slots = max_concurrent
+        return True
 
     def suggest(self, trial_id: str) -> dict[str, Any] | None:
+        if self._state.error is not None or 0 < self._slots <= len(self._state.jobs):
+            return None
         job = self._link.run.next_job()
         if job is None:
             return Searcher.FINISHED  # type: ignore[return-value]  # Ray documents this sentinel; its annotation omits it
@@ -179,7 +193,10 @@ class _DriverSearcher(Searcher):
             reason = (lost_reason(node, self._state.on_cluster) if error
                       else "trial ended without a result")
             outcome = dataclasses.replace(run.lost(job, reason), node=node)
-        run.complete(job, outcome)
+        try:
+            run.complete(job, outcome)
+        except Exception as exc:  # noqa: BLE001 - Tune would only log it; the run raises it
+            self._state.error = exc
 
 
 def lost_reason(node: dict[str, Any] | None, on_cluster: bool) -> str:
@@ -206,9 +223,11 @@ class _ExecutorState:
         self.watch = watch
         self.failure: str | None = None
         """Why the run must stop (no node could run a trial for too long)."""
+        self.error: Exception | None = None
+        """What went wrong while a candidate was recorded (the run ends with it)."""
 
     def stopping(self, run: SearchRun) -> bool:
-        return run.stop_requested or self.failure is not None
+        return run.stop_requested or self.failure is not None or self.error is not None
 
     def __reduce__(self) -> tuple[Any, tuple[()]]:
         return _ExecutorState._empty, ()
@@ -333,6 +352,8 @@ class RayExecutor:
             self._fit(run, link, state)
         finally:
             link.close()
+        if state.error is not None:
+            raise state.error
         if state.failure is not None and not run.stop_requested:
             raise ClusterError(state.failure)
 

@@ -117,6 +117,28 @@ def test_ray_with_asha_records_every_candidate(tmp_path, tiny_args):
     assert (rows["proxy_resolution"] == 16).all()
 
 
+def test_an_error_while_recording_ends_a_ray_search_with_it(tmp_path, tiny_args, monkeypatch):
+    """Tune only logs what its searcher raises, and its own concurrency limit freed a trial
+    slot only after the candidate was recorded: an error there once left the search waiting
+    for a slot forever. It ends the run with the error, the finished rows kept."""
+    from nas.search.driver import SearchRun
+
+    record = SearchRun._record
+    calls: list[int] = []
+
+    def failing(self, job, outcome):  # type: ignore[no-untyped-def]
+        calls.append(job.number)
+        if len(calls) == 2:
+            raise RuntimeError("disk full while recording")
+        record(self, job, outcome)
+
+    monkeypatch.setattr(SearchRun, "_record", failing)
+    out = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="disk full while recording"):
+        main(["--budget", "3", "--executor", "ray", "--out", str(out), *tiny_args])
+    assert len(calls) == 2 and len(_rows(out)) == 1
+
+
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
