@@ -278,7 +278,7 @@ class _Build:
         for name, count in zip(self.inventory.class_names, counts):
             if count < 2:
                 raise DataError(f"{self.inventory.name}: class {name!r} has "
-                                f"{counted(count, 'decodable training image')} once unreadable "
+                                f"{counted(int(count), 'decodable training image')} once unreadable "
                                 "images are skipped; every "
                                 "class needs at least 2 (first unreadable: "
                                 f"{(self._examples(1) or ['none'])[0]})")

@@ -41,7 +41,8 @@ def to_rgb(image: Image.Image) -> Image.Image:
     image = ImageOps.exif_transpose(image) or image
     if image.mode in _SIXTEEN_BIT or image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
-        scale = 1.0 if image.mode == "F" or values.max(initial=0) <= 255 else 1.0 / 257.0
+        peak = float(np.max(values)) if values.size else 0.0
+        scale = 1.0 if image.mode == "F" or peak <= 255 else 1.0 / 257.0
         image = Image.fromarray(np.clip(values * scale + 0.5, 0, 255).astype(np.uint8), "L")
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")

@@ -97,7 +97,7 @@ def _check_counts(labels: np.ndarray, names: list[str], where: Path) -> None:
     counts = np.bincount(labels, minlength=len(names))
     for name, count in zip(names, counts):
         if count < 2:
-            raise DataError(f"{where / name}: class has {counted(count, 'training image')}; every class "
+            raise DataError(f"{where / name}: class has {counted(int(count), 'training image')}; every class "
                             "needs at least 2 (one for minival, one for training); add images "
                             "or leave it out with the option classes=...")
 

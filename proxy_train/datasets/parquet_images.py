@@ -138,7 +138,7 @@ def scan_parquet(path: str, *, classes: object, per_class: int | None, image: st
     counts = np.bincount(kept, minlength=len(chosen))
     for name, count in zip(chosen_names, counts):
         if count < 2:
-            raise DataError(f"parquet:{root}: class {name!r} has {counted(count, 'training image')}; "
+            raise DataError(f"parquet:{root}: class {name!r} has {counted(int(count), 'training image')}; "
                             "every class needs at least 2 (one for minival, one for "
                             "training); leave it out with the option classes=...")
     selection = (f"classes={list(chosen_names) if classes is not None else 'all'} "
