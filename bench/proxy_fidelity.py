@@ -63,7 +63,7 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "today": ("Recipe.cpu_quick() before the study", {}),
     "ema": ("+ EMA of the weights (0.99), evaluated with it", {"ema_decay": 0.99}),
     "4ep": ("4 epochs of 24 batches (96 steps)", {"epochs": 4}),
-    "2full": ("2 whole epochs (84 steps)", {"epochs": 2, "max_train_batches_per_epoch": None}),
+    "2full": ("2 whole epochs", {"epochs": 2, "max_train_batches_per_epoch": None}),
     "lr2x": ("learning rate 0.032 per 256", {"lr": 0.032}),
     "res40": ("40 px, 2 epochs of 24 batches", {"resolution": 40, "epochs": 2}),
     "lr4x": ("learning rate 0.064 per 256", {"lr": 0.064}),
