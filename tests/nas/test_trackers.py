@@ -237,6 +237,9 @@ def test_wandb_offline_runs_of_a_search_and_a_training(stores: Path) -> None:
     assert search(["--budget", "2", "--executor", "inline", "--out", str(out),
                    "--tracker", "wandb", *TINY_ARGS]) == 0
     assert train([*TRAIN, "--out", str(stores / "train"), "--tracker", "wandb"]) == 0
+    import wandb
+
+    wandb.teardown()  # its service may still be writing the files: wait, as a process exit does
     rows = Leaderboard(out).read().to_dict("records")
     runs = {r["job_type"]: r for r in wandb_runs(stores) if r["job_type"] != "candidate"}
     children = [r for r in wandb_runs(stores) if r["job_type"] == "candidate"]
