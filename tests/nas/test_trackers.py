@@ -38,6 +38,7 @@ def stores(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_DIR", str(tmp_path))
     monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_INIT_TIMEOUT", "300")  # its service starts slowly on a loaded machine
     return tmp_path
 
 
@@ -205,7 +206,9 @@ def wandb_runs(folder: Path) -> list[dict[str, Any]]:
             if kind in (1, 4):  # a full record, or the last piece of one
                 records.append(pb.Record.FromString(chunk))
                 chunk = b""
-        runs.append(_wandb_run(records))
+        run = _wandb_run(records)
+        assert "job_type" in run, f"{path} holds no run record ({len(records)} records)"
+        runs.append(run)
     return runs
 
 
