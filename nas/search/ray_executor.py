@@ -6,7 +6,7 @@ trial's row to :meth:`SearchRun.complete`. Each trial runs :func:`nas.search.tri
 same code the inline executor runs. The run-wide context and the data set travel once
 through Ray's object store (``tune.with_parameters``); an image folder or Parquet source
 travels as its cache's path and row numbers only (``proxy_train.cache.rows``): each trial
-maps the decoded cache of its own machine, and builds it there first if it has none.
+opens the decoded cache of its own machine, and builds it there first if it has none.
 
 **On a cluster** (``--address``): the address is probed before Ray is asked to join it, and an
 authentication token is used when one is present (``nas.search.cluster``), so a wrong address or a

@@ -6,7 +6,8 @@ neighbouring rows). The file's pages live in the operating system's page cache, 
 machine however many trials read them, and none of them is mapped into a process: a trial's
 resident memory holds its batches, not the pages it read them from. (Mapping the file, the
 first design, counted every touched page, and the kernel's fault-around neighbours with it,
-in each process's RSS, and gathered rows 10x slower: ``bench/results/data_cache.md``.)
+in each process's RSS, so a trial's peak grew with the data; reading costs a copy the mapping
+did not: ``bench/results/cache_reads.md``.)
 
 :class:`CachedRows` is what a :class:`~proxy_train.data.Split` holds instead of an image
 tensor: the rows of one split (a minival is scattered through the training rows) and the
