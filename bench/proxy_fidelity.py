@@ -80,6 +80,16 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "2full-64-ema": ("2 whole epochs at 64 px, + EMA (0.99)",
                      {"epochs": 2, "max_train_batches_per_epoch": None, "resolution": 64,
                       "ema_decay": 0.99}),
+    "crop1": ("crops of the whole image (crop_area 1.0)", {"crop_area": 1.0}),
+    "2full-crop1-ema": ("2 whole epochs, whole-image crops, + EMA (0.99)",
+                        {"epochs": 2, "max_train_batches_per_epoch": None, "crop_area": 1.0,
+                         "ema_decay": 0.99}),
+    "3full-crop1-ema": ("3 whole epochs, whole-image crops, + EMA (0.99)",
+                        {"epochs": 3, "max_train_batches_per_epoch": None, "crop_area": 1.0,
+                         "ema_decay": 0.99}),
+    "4full-crop1-ema": ("4 whole epochs, whole-image crops, + EMA (0.99)",
+                        {"epochs": 4, "max_train_batches_per_epoch": None, "crop_area": 1.0,
+                         "ema_decay": 0.99}),
 }
 READOUTS = ("as run", "trained weights", "mean of last 2 epochs")
 
