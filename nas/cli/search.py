@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from nas.cli.command import Invocation, run_command
 from nas.cli.parser import OneLineParser
 from nas.run.interrupt import Interrupted
+from nas.run.proxy_file import read_proxy_fields
 from nas.run.settings import EXECUTORS, ConfigError, check_out
 from nas.search.cluster import check_reachable
 from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
@@ -76,6 +77,10 @@ def _proxy_and_timing(p: argparse.ArgumentParser) -> None:
     proxy.add_argument("--proxy-resolution", type=int,
                        help="proxy-training image size (default: half the data's on GPUs, "
                             "32 on CPUs)")
+    proxy.add_argument("--proxy", metavar="FILE",
+                       help="a JSON object of proxy recipe fields that replace the default "
+                            "proxy's, e.g. {\"epochs\": 4, \"crop_area\": 1.0} (default: "
+                            "none; --epochs and --proxy-resolution still apply)")
     proxy.add_argument("--early-stop", default="none", help=f"one of {', '.join(EARLY_STOP)}")
     proxy.add_argument("--timing-resolution", type=int,
                        help="image size of the step timing (default: the data's)")
@@ -143,6 +148,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         strategy=args.strategy,
         epochs=args.epochs,
         proxy_resolution=args.proxy_resolution,
+        proxy=None if args.proxy is None else read_proxy_fields(args.proxy),
         workers=args.workers,
         address=args.address,
         executor=args.executor,

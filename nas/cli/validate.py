@@ -40,8 +40,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="the long training's recipe: proxy (the proxy's own recipe on "
                            "whole epochs at the data's full size), or as nas-train's: "
                            "progressive, fixed, or a recipe file")
-    what.add_argument("--proxy", help="a recipe JSON file to validate (default: the search's "
-                                      "proxy recipe)")
+    what.add_argument("--proxy", metavar="FILE",
+                      help="a JSON object of proxy recipe fields to validate, replacing the "
+                           "search's proxy's (default: the search's proxy recipe)")
     what.add_argument("--seed", type=int, default=0,
                       help="seeds the choice of candidates, the runs and the bootstrap")
     where = p.add_argument_group("where it runs")

@@ -12,9 +12,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from nas.run.identity import Identity
+from nas.run.proxy_file import check_proxy_fields
 from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
 from nas.search.reward import DEFAULT_V, DEFAULT_W
 from nas.track import check_trackers
+from proxy_train.errors import RecipeError
 from search_space.checks import is_int, is_number
 
 STRATEGIES: tuple[str, ...] = ("random", "rl", "evolution", "tpe", "nsga2")
@@ -35,6 +37,7 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "strategy",
     "epochs",
     "proxy_resolution",
+    "proxy",
     "seed",
     "reward_w",
     "reward_v",
@@ -45,7 +48,7 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "max_macs",
     "objective",
 )
-IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train"}
+IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train", "proxy": None}
 """Defining settings added after runs were first stored, with the value such a run had."""
 
 
@@ -61,6 +64,10 @@ class SearchConfig:
     strategy: str = "random"
     epochs: int | None = None
     proxy_resolution: int | None = None
+    proxy: dict[str, Any] | None = None
+    """The recipe fields of a proxy file (``--proxy FILE``, ``nas.run.proxy_file``) that
+    replace the hardware's default proxy's; ``epochs``, ``proxy_resolution`` and ``seed``
+    still apply over them."""
     workers: int = 1
     address: str | None = None
     executor: str = "ray"
@@ -139,6 +146,11 @@ def _problems(c: SearchConfig) -> list[str]:
         value = getattr(c, name)
         if value is not None and (not is_int(value) or value < low):
             out.append(f"{_flag(name)} {value!r} must be a whole number >= {low}")
+    if c.proxy is not None:
+        try:
+            check_proxy_fields(c.proxy, "--proxy")
+        except RecipeError as err:
+            out.append(str(err))
     for name in ("reward_w", "reward_v"):
         if not is_number(getattr(c, name)):
             out.append(f"{_flag(name)} {getattr(c, name)!r} must be a finite number")

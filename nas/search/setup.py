@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from nas.run.proxy_file import apply_proxy_fields
 from nas.run.settings import MIN_RESOLUTION, ConfigError
 from nas.search.config import SearchConfig
 from nas.search.record import Reference, RunRecord
@@ -116,6 +117,7 @@ def default_recipe(config: SearchConfig, profile: HardwareProfile) -> Recipe:
         changes["cpu_threads"] = cpus_per_trial(config, profile)
     else:
         recipe = Recipe()
+    recipe = apply_proxy_fields(recipe, config.proxy)
     if config.epochs is not None:
         changes["epochs"] = config.epochs
     if config.proxy_resolution is not None:

@@ -42,7 +42,8 @@ class ValidateConfig:
     whole epochs, through ``nas-train``'s plan), or as ``nas-train --recipe``: progressive,
     fixed or a recipe file."""
     proxy: str | None = None
-    """A recipe JSON file to validate instead of the search's own proxy recipe."""
+    """A proxy file (``nas.run.proxy_file``) whose recipe fields replace the search's proxy's:
+    the proxy validated instead of the search's own."""
     hardware: str | None = None
     """Where the jobs run (None: the search's hardware)."""
     workers: int = 1

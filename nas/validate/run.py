@@ -26,6 +26,7 @@ from nas.run.claim import FolderClaim
 from nas.run.interrupt import StopSignals
 from nas.run.lock import check_free
 from nas.run.progress import Bar
+from nas.run.proxy_file import apply_proxy_fields, read_proxy_fields
 from nas.run.settings import ConfigError
 from nas.search.folder import RunFolder
 from nas.search.record import RunRecord
@@ -47,7 +48,6 @@ from nas.validate.plan import (
 from nas.validate.record import ValidationSettings
 from nas.validate.rows import JobOutcome, job_row
 from proxy_train.data import load_data
-from proxy_train.errors import RecipeError
 from proxy_train.hardware import PROFILES, HardwareProfile, resolve_hardware
 from proxy_train.recipe import Recipe
 from results.fidelity import scores, statistics, verdict
@@ -84,13 +84,13 @@ def run_validation(config: ValidateConfig, *, say: Say,
     folder = ValidationFolder(config.out_dir)
     stored = folder.check()
     profile = _profile(config, record)
-    proxy = _read_proxy(config.proxy)
+    proxy_fields = None if config.proxy is None else read_proxy_fields(config.proxy)
     long_file = None if config.recipe in LONG_RECIPES else load_recipe_file(config.recipe)
     reused = _read_reuse(config.reuse)
     candidates = select_candidates(Leaderboard(run_dir).read(), config.k, config.seed,
                                    str(run_dir))
     search, search_recipe = record.config, Recipe.from_dict(record.recipe or {})  # _check_run
-    proxy = proxy or search_recipe
+    proxy = apply_proxy_fields(search_recipe, proxy_fields)
     settings = _settings(config, record, candidates, proxy, search_recipe)
     if stored is not None:
         folder.check_same(stored, settings.identity())  # refused before the claim
@@ -174,16 +174,6 @@ def _profile(config: ValidateConfig, record: RunRecord) -> HardwareProfile:
     if name.lower() not in PROFILES:
         raise ConfigError(f"unknown hardware {name!r}; expected one of {sorted(PROFILES)}")
     return PROFILES[name.lower()]
-
-
-def _read_proxy(path: str | None) -> Recipe | None:
-    if path is None:
-        return None
-    try:
-        return Recipe.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
-    except (OSError, UnicodeDecodeError, ValueError) as err:
-        raise RecipeError(f"--proxy {path!r} is not a readable recipe JSON file: {err}") \
-            from None
 
 
 def _read_reuse(path: str | None) -> dict[str, dict[str, Any]]:
