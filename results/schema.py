@@ -66,7 +66,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("params", I, False, "Trainable parameters (analytic count from the spec)."),
     _c("params_norm", F, True, "P: params divided by the reference architecture's."),
     _c("macs", I, True, "Multiply-adds per image at `timing_resolution`."),
-    _c("reward", F, True, "A * S^w * P^v; null when the candidate did not finish."),
+    _c("reward", F, True, "A * S^w * P^v, A as `--reward-accuracy` says (`likelihood`: "
+                          "exp(-minival_loss); `top1`: `accuracy`); null when the candidate "
+                          "did not finish."),
     _c("epochs", I, True, "Proxy-training epochs actually run."),
     _c("proxy_resolution", I, True, "Image size used for proxy training."),
     _c("timing_resolution", I, True, "Image size used for step timing."),

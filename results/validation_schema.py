@@ -46,8 +46,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("eval_split", S, True, "The split `accuracy` was measured on."),
     Column("eval_images", I, True, "Images in `eval_split`."),
     Column("eval_resolution", I, True, "Image size `accuracy` was measured at."),
-    Column("reward", F, True, "The search's reward recomputed with this accuracy and the "
-                              "candidate's step time and params."),
+    Column("reward", F, True, "The search's reward recomputed with the candidate's step time "
+                              "and params: a proxy run's `A` as the search scores it "
+                              "(`--reward-accuracy`), a long training's its `accuracy`."),
     Column("interim_epoch", I, True, "Proxy runs: the epoch an ASHA scheduler first compares "
                                      "candidates at."),
     Column("interim_accuracy", F, True, "Proxy runs: the accuracy at `interim_epoch`."),

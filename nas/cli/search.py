@@ -18,9 +18,10 @@ from nas.run.proxy_file import read_proxy_fields
 from nas.run.settings import EXECUTORS, ConfigError, check_out
 from nas.search.cluster import check_reachable
 from nas.search.config import EARLY_STOP, STRATEGIES, SearchConfig
-from nas.search.reward import DEFAULT_V, DEFAULT_W
+from nas.search.reward import DEFAULT_V, DEFAULT_W, ESTIMATES
 from nas.track import TRACKERS
 from nas.validate.config import ValidateConfig
+from proxy_train.datasets.sources import BUILT_IN_DATA
 from search_space.checks import parse_count
 from search_space.errors import NasError
 from search_space.messages import are, counted
@@ -56,8 +57,8 @@ def _what_to_search(p: argparse.ArgumentParser) -> None:
                            "a100, h100, h200, l4, t4, a10g")
     what.add_argument("--space", default="v2b0",
                       help="search space: a shipped name (v2b0, v2s, paper) or a TOML/JSON file")
-    what.add_argument("--data", default="synthetic",
-                      help="data: synthetic, folder:PATH, cifar10:PATH, cifar100:PATH, "
+    what.add_argument("--data", default=BUILT_IN_DATA,
+                      help="data: synthetic[:opts], folder:PATH, cifar10:PATH, cifar100:PATH, "
                            "parquet:PATH")
     what.add_argument("--strategy", default="random", help=f"one of {', '.join(STRATEGIES)}")
     what.add_argument("--out", help="run directory (default: runs/<timestamp>); an existing run "
@@ -101,6 +102,9 @@ def _reward_and_limits(p: argparse.ArgumentParser) -> None:
                         help="exponent of normalized step time")
     reward.add_argument("--reward-v", type=float, default=DEFAULT_V,
                         help="exponent of normalized parameters")
+    reward.add_argument("--reward-accuracy", default=ESTIMATES[0],
+                        help="the reward's A: likelihood (exp(-minival loss): ranked like "
+                             "long training best in the CPU study) or top1 (minival top-1)")
     reward.add_argument("--max-params", type=_count("--max-params"),
                         help="skip candidates with more parameters, e.g. 8M, 8000000 (default: "
                              "no limit)")
@@ -155,6 +159,7 @@ def config_from_args(args: argparse.Namespace) -> SearchConfig:
         seed=args.seed,
         reward_w=args.reward_w,
         reward_v=args.reward_v,
+        reward_accuracy=args.reward_accuracy,
         reference=args.reference,
         timing_batch=args.timing_batch,
         timing_resolution=args.timing_resolution,

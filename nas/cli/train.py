@@ -20,6 +20,7 @@ from nas.run.progress import counted, say_on_stderr, silent
 from nas.track import TRACKERS
 from nas.train.config import DEFAULT_EMA, TrainConfig, parse_sizes
 from nas.train.plan import ModelSource
+from proxy_train.datasets.sources import BUILT_IN_DATA
 from scaling.base import RECIPE_NAMES
 from search_space.messages import one_line
 
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="leaderboard row to train when --arch is a search (1: the best)")
     what.add_argument("--target", help="the model of a nas-scale output to train (M, L, ... "
                                        "or base; default: its only one)")
-    what.add_argument("--data", default="synthetic", help=(
+    what.add_argument("--data", default=BUILT_IN_DATA, help=(
         "synthetic[:opts], folder:PATH, cifar10:PATH, cifar100:PATH, parquet:PATH"))
     what.add_argument("--out", help="training folder (default: runs/train-<timestamp>); an "
                                     "existing training there continues")

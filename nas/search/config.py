@@ -14,8 +14,9 @@ from typing import Any
 from nas.run.identity import Identity
 from nas.run.proxy_file import check_proxy_fields
 from nas.run.settings import EXECUTORS, MAX_SEED, MIN_RESOLUTION, ConfigError
-from nas.search.reward import DEFAULT_V, DEFAULT_W
+from nas.search.reward import DEFAULT_V, DEFAULT_W, ESTIMATES
 from nas.track import check_trackers
+from proxy_train.datasets.sources import BUILT_IN_DATA
 from proxy_train.errors import RecipeError
 from search_space.checks import is_int, is_number
 
@@ -41,6 +42,7 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "seed",
     "reward_w",
     "reward_v",
+    "reward_accuracy",
     "reference",
     "timing_batch",
     "timing_resolution",
@@ -48,7 +50,8 @@ IDENTITY_FIELDS: tuple[str, ...] = (
     "max_macs",
     "objective",
 )
-IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train", "proxy": None}
+IDENTITY_DEFAULTS: dict[str, Any] = {"objective": "train", "proxy": None,
+                                     "reward_accuracy": "top1"}
 """Defining settings added after runs were first stored, with the value such a run had."""
 
 
@@ -60,7 +63,7 @@ class SearchConfig:
     hardware: str
     out: str
     space: str = "v2b0"
-    data: str = "synthetic"
+    data: str = BUILT_IN_DATA
     strategy: str = "random"
     epochs: int | None = None
     proxy_resolution: int | None = None
@@ -74,6 +77,8 @@ class SearchConfig:
     seed: int = 0
     reward_w: float = DEFAULT_W
     reward_v: float = DEFAULT_V
+    reward_accuracy: str = ESTIMATES[0]
+    """The reward's ``A`` (``nas.search.reward.ESTIMATES``): ``likelihood`` or ``top1``."""
     reference: str | None = None
     timing_batch: int | None = None
     timing_resolution: int | None = None
@@ -126,6 +131,9 @@ def _problems(c: SearchConfig) -> list[str]:
         out.append(f"unknown executor {c.executor!r}; expected one of {list(EXECUTORS)}")
     if c.objective not in OBJECTIVES:
         out.append(f"unknown objective {c.objective!r}; expected one of {list(OBJECTIVES)}")
+    if c.reward_accuracy not in ESTIMATES:
+        out.append(f"unknown --reward-accuracy {c.reward_accuracy!r}; expected one of "
+                   f"{list(ESTIMATES)}")
     if c.early_stop not in EARLY_STOP:
         out.append(f"unknown early stop {c.early_stop!r}; expected one of {list(EARLY_STOP)}")
     if c.early_stop == "asha" and c.executor != "ray":

@@ -168,6 +168,7 @@ def prepare_setup(config: SearchConfig, plan: Plan, data: DataSplits) -> RunSetu
         timing_batch=config.timing_batch or profile.timing_batch,
         timing_resolution=timing_resolution,
         reward=RewardConfig(w=config.reward_w, v=config.reward_v,
+                            estimate=config.reward_accuracy,
                             ref_step_time=1.0,  # set by time_reference_once
                             ref_params=count_params(spec), reference_arch=encode(spec)),
         threads=cpus_per_trial(config, profile),

@@ -67,7 +67,7 @@ class TrialContext:
     timing_batch: int
     timing_resolution: int
     reward: RewardConfig
-    """Scores a trained candidate: ``reward(accuracy, step_ms, params)``."""
+    """Scores a trained candidate: ``reward.proxy(top1, minival_loss, step_ms, params)``."""
     threads: int | None = None
     timing_min_steps: int = 20
     timing_budget_s: float = 10.0
@@ -113,8 +113,8 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
                           reason="" if done else f"stopped early after epoch "
                                                  f"{progress.epochs_run}")
         return bool(report(progress.epochs_run, outcome(
-            training=interim, reward=context.reward(progress.accuracy, timing.median_ms,
-                                                    params))))
+            training=interim, reward=context.reward.proxy(
+                progress.accuracy, _minival_loss(progress), timing.median_ms, params))))
 
     try:
         target = resolve_hardware(context.hardware)
@@ -130,8 +130,14 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
     reward = None
     if training is not None and training.ok and timing is not None \
             and timing.median_ms is not None:
-        reward = context.reward(training.accuracy, timing.median_ms, params)
+        reward = context.reward.proxy(training.accuracy, _minival_loss(training),
+                                      timing.median_ms, params)
     return outcome(training=training, failure=failure, reward=reward)
+
+
+def _minival_loss(training: TrainResult) -> float | None:
+    """The minival loss after the last epoch run (None before any)."""
+    return training.history[-1].minival_loss if training.history else None
 
 
 def time_reference(spec: ArchSpec, context: TrialContext) -> StepTiming:

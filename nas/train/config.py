@@ -14,6 +14,7 @@ from typing import Any
 
 from nas.run.settings import MAX_SEED, MIN_RESOLUTION, ConfigError
 from nas.track import check_trackers
+from proxy_train.datasets.sources import BUILT_IN_DATA
 from search_space.checks import is_int, is_number
 
 RECIPES: tuple[str, ...] = ("progressive", "fixed")
@@ -26,7 +27,7 @@ class TrainConfig:
 
     arch: str
     out: str
-    data: str = "synthetic"
+    data: str = BUILT_IN_DATA
     recipe: str = "progressive"
     """``progressive`` (Algorithm 1 with the model's Table 6 values), ``fixed`` (one stage at
     the final size and regularization) or the path of a recipe file."""

@@ -64,12 +64,19 @@ def job_row(job: ValidationJob, outcome: JobOutcome, context: JobContext) -> dic
     """The ``validation.parquet`` row of ``job`` and its ``outcome``."""
     c, ok = job.candidate, outcome.status == "ok"
     accuracy = outcome.accuracy if ok else None
+    # A proxy run is scored as the search scores it; a long training by its held-out top-1.
+    reward = context.reward(accuracy, c.step_time_ms, c.params) if ok else None
     interim_epoch = interim_accuracy = interim_reward = None
     if job.kind == PROXY:
+        reward = context.reward.proxy(accuracy, outcome.signals.get("minival_loss"),
+                                      c.step_time_ms, c.params) if ok else None
         interim_epoch = asha_grace_epoch(job.recipe.epochs)
         if len(outcome.curve) >= interim_epoch and ok:
             interim_accuracy = outcome.curve[interim_epoch - 1]
-            interim_reward = context.reward(interim_accuracy, c.step_time_ms, c.params)
+            loss = (outcome.history[interim_epoch - 1].get("minival_loss")
+                    if len(outcome.history) >= interim_epoch else None)
+            interim_reward = context.reward.proxy(interim_accuracy, loss, c.step_time_ms,
+                                                  c.params)
     return {
         "job_key": job.key, "kind": job.kind, "source": outcome.source,
         "replica": job.replica, "seed": job.seed, "arch": c.arch, "arch_hash": c.arch_hash,
@@ -77,7 +84,7 @@ def job_row(job: ValidationJob, outcome: JobOutcome, context: JobContext) -> dic
         "failure_reason": outcome.failure, "accuracy": accuracy,
         "eval_split": outcome.eval_split, "eval_images": outcome.eval_images,
         "eval_resolution": outcome.eval_resolution,
-        "reward": context.reward(accuracy, c.step_time_ms, c.params) if ok else None,
+        "reward": reward,
         "interim_epoch": interim_epoch, "interim_accuracy": interim_accuracy,
         "interim_reward": interim_reward,
         **{name: outcome.signals.get(name) if ok else None for name in SIGNAL_NAMES},

@@ -106,6 +106,7 @@ def run_validation(config: ValidateConfig, *, say: Say,
         folder.record(settings)
         context = JobContext(data, config.hardware or search["hardware"], threads,
                              RewardConfig(w=float(search["reward_w"]),
+                                          estimate=str(record.setting("reward_accuracy")),
                                           v=float(search["reward_v"]),
                                           ref_step_time=float(record.reference.step_time_ms),
                                           ref_params=int(record.reference.params or 1),

@@ -15,6 +15,11 @@ from proxy_train.errors import DataError
 SOURCE_KINDS: tuple[str, ...] = ("synthetic", "folder", "cifar10", "cifar100", "parquet")
 CACHED_KINDS: tuple[str, ...] = ("folder", "parquet")
 """Kinds decoded into a cache on disk (the others are held in memory)."""
+BUILT_IN_DATA = "synthetic:variant=objects"
+"""The data ``nas-search`` and ``nas-train`` use unless told: the built-in set's ``objects``
+variant, whose class cues survive a half-size proxy and whose long trainings rank candidates
+alike (``bench/results/proxy_fidelity_cpu.md``). ``synthetic`` alone still renders the
+``stripes`` variant, so runs recorded with it continue on the same images."""
 
 
 def parse_source(source: str) -> tuple[str, str, dict[str, str]]:

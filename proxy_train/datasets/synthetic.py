@@ -21,7 +21,10 @@ the class cues scale with the object, as in photographs: the object's size varie
 of the side), its stripes' period is 45-65% of its radius (about 4.5-14 px at 64 px, so at half
 size they stay above the Nyquist limit), up to three small plain shapes of other colours clutter
 the background, and half of the images have a bar drawn across the object that hides part of
-it. Classes, colours, noise and the class table are the same in both.
+it. Classes, colours, noise and the class table are the same in both. ``nas-search`` and
+``nas-train`` use ``objects`` unless told (``proxy_train.datasets.sources.BUILT_IN_DATA``);
+``stripes`` stays this module's default so that runs recorded as ``synthetic`` keep their
+images.
 
 Options (``synthetic:key=value,...``): ``classes`` (1..40, default 10), ``per_class`` (training
 images per class, default 150), ``test_per_class`` (default 200), ``resolution`` (native size in

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 
 import pytest
 
-from nas.search.reward import RewardConfig, RewardError, normalize, reward
+from nas.search.reward import RewardConfig, RewardError, likelihood, normalize, reward
 from search_space.errors import NasError
 
 
@@ -71,3 +72,24 @@ def test_a_candidate_without_accuracy_scores_none() -> None:
     config = RewardConfig(ref_step_time=10.0, ref_params=2_000_000)
     assert config(None, 20.0, 1_000_000) is None
     assert config(0.5, 10.0, 2_000_000) == 0.5  # the reference's reward is its accuracy
+
+
+def test_a_proxy_run_is_scored_by_its_minival_likelihood_or_its_top1() -> None:
+    likely = RewardConfig(ref_step_time=10.0, ref_params=2_000_000)
+    assert likely.estimate == "likelihood"  # the default
+    # exp(-loss): a loss of ln 4 is a geometric mean probability of 1/4 for the true class.
+    assert likelihood(math.log(4)) == pytest.approx(0.25, rel=1e-15)
+    assert likelihood(0.0) == 1.0
+    assert likely.accuracy_of(0.9, math.log(4)) == pytest.approx(0.25)
+    assert likely.proxy(0.9, math.log(4), 20.0, 1_000_000) == pytest.approx(
+        reward(0.25, 20.0, 1_000_000, ref_step_time=10.0, ref_params=2_000_000))
+    assert likely.proxy(0.9, None, 10.0, 2_000_000) == 0.9  # no loss (a surrogate): top-1
+    assert likely.proxy(None, None, 10.0, 2_000_000) is None
+    top1 = dataclasses.replace(likely, estimate="top1")
+    assert top1.proxy(0.9, math.log(4), 10.0, 2_000_000) == 0.9
+    assert RewardConfig.from_dict(top1.to_dict()) == top1
+    with pytest.raises(RewardError, match=r"unknown accuracy estimate 'top5'; expected one of "
+                                          r"\['likelihood', 'top1'\]"):
+        RewardConfig(ref_step_time=1.0, ref_params=1, estimate="top5")
+    with pytest.raises(RewardError, match="minival_loss -0.1 must be >= 0"):
+        likelihood(-0.1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 import nas.search.driver
@@ -47,8 +49,11 @@ def test_evaluation_never_decodes(data, monkeypatch: pytest.MonkeyPatch) -> None
     assert outcome.spec is SPEC
     assert outcome.timing is not None and outcome.timing.ok
     assert outcome.training is not None and outcome.training.epochs_run == 2
+    # A is the minival likelihood of the last epoch (the default estimate), not the top-1.
+    loss = outcome.training.history[-1].minival_loss
+    assert loss is not None
     assert outcome.reward == pytest.approx(CONTEXT.reward(
-        outcome.training.accuracy, outcome.timing.median_ms, count_params(SPEC)))
+        math.exp(-loss), outcome.timing.median_ms, count_params(SPEC)))
     # the timed step is the trained step: same optimizer class, precision, memory format
     for key in ("optimizer_class", "precision", "weight_memory_format"):
         assert outcome.timing.policy[key] == outcome.training.policy[key]
@@ -63,6 +68,12 @@ def test_interim_outcomes_and_failures(data, monkeypatch: pytest.MonkeyPatch) ->
     assert (first.status, first.reason) == ("stopped", "stopped early after epoch 1")
     assert last.status == "ok" and last.reward is not None
     assert outcome.status == "ok"
+    # Each interim reward is scored like the final one, with that epoch's minival loss.
+    assert first.training is not None and first.timing is not None
+    first_loss = first.training.history[-1].minival_loss
+    assert first_loss is not None and len(first.training.history) == 1
+    assert first.reward == pytest.approx(CONTEXT.reward(
+        math.exp(-first_loss), first.timing.median_ms, count_params(SPEC)))
 
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA error: an illegal memory access was encountered")

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -101,6 +102,13 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
         assert proxy[name].notna().all(), name
     assert proxy["minival_top1_ema"].isna().all()  # the search's proxy keeps no EMA
     assert (proxy["minival_top1"] == proxy["accuracy"]).all()
+    # A proxy run is scored as the search scored its own (A = the minival likelihood, the
+    # default); a long training by its held-out top-1.
+    record = json.loads((run / "run.json").read_text())
+    factor = (frame["step_time_ms"] / record["reference"]["step_time_ms"]) ** -0.07 * \
+        (frame["params"] / record["reference"]["params"]) ** -0.05
+    a = np.where(frame["kind"] == "proxy", np.exp(-frame["minival_loss"]), frame["accuracy"])
+    assert np.allclose(frame["reward"], a * factor, rtol=1e-9)
     history = json.loads(proxy[proxy["source"] == "run"]["history_json"].iloc[0])
     assert history[-1]["train_loss_sum"] == pytest.approx(
         proxy[proxy["source"] == "run"]["tse"].iloc[0])
