@@ -16,7 +16,8 @@ their proxy. Three subcommands:
     the mean of its runs against the long training, proxy seed against seed, reward, the
     ASHA grace-period check, whether the proxy's best is in the long training's top 3, and
     the cost; each variant that keeps an EMA also read out with its trained weights, and
-    every variant with its minival top-1 averaged over its last two epochs (from the
+    every variant with its minival top-1 averaged over its last two epochs and with its
+    minival likelihood ``exp(-loss)`` as the accuracy and the reward's ``A`` (from the
     per-epoch history the rows keep, no extra training); then, per variant, tau of each
     ranking signal its proxy runs record (``results.signals``: minival top-1 of the trained
     and EMA weights, minival loss, TSE, MeCo at initialization) against the long training.
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import platform
 import statistics
 import sys
@@ -91,7 +93,9 @@ VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
                         {"epochs": 4, "max_train_batches_per_epoch": None, "crop_area": 1.0,
                          "ema_decay": 0.99}),
 }
-READOUTS = ("as run", "trained weights", "mean of last 2 epochs")
+READOUTS = ("as run", "trained weights", "mean of last 2 epochs", "likelihood")
+"""``likelihood``: ``exp(-minival loss)`` of the last epoch as the accuracy and the reward's
+``A`` (``nas-search --reward-accuracy likelihood``)."""
 
 
 def variant_recipe(name: str) -> Recipe:
@@ -145,6 +149,10 @@ def readout(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]] | None
             if not history or history[-1].get("minival_top1_ema") is None:
                 return None
             value = history[-1]["minival_top1"]
+        elif how == "likelihood":
+            if not history or history[-1].get("minival_loss") is None:
+                return None
+            value = math.exp(-history[-1]["minival_loss"])
         else:
             values = [_evaluated(e) for e in history[-2:]]
             if len(values) < 2:

@@ -74,7 +74,7 @@ def _what_to_search(p: argparse.ArgumentParser) -> None:
 def _proxy_and_timing(p: argparse.ArgumentParser) -> None:
     proxy = p.add_argument_group("proxy training and step timing")
     proxy.add_argument("--epochs", type=int, help="proxy-training epochs (default: the "
-                                                  "recipe's: 10 on GPUs, 3 on CPUs)")
+                                                  "recipe's: 10 on GPUs, 4 on CPUs)")
     proxy.add_argument("--proxy-resolution", type=int,
                        help="proxy-training image size (default: half the data's on GPUs, "
                             "32 on CPUs)")

@@ -11,6 +11,7 @@ from torch import nn
 import proxy_train.loop as loop
 import proxy_train.step as step_module
 from proxy_train.data import DataSplits, load_data
+from proxy_train.datasets.sources import BUILT_IN_DATA
 from proxy_train.errors import RecipeError
 from proxy_train.loop import TrainResult, lr_at, train
 from proxy_train.recipe import DEFAULT_LR, Recipe
@@ -37,7 +38,8 @@ def test_recipe_round_trip_and_defaults() -> None:
     assert Recipe.from_dict(r.to_dict()) == r
     quick = Recipe.cpu_quick()
     assert Recipe.from_dict(quick.to_dict()) == quick
-    assert (quick.resolution, quick.batch_size, quick.epochs, quick.cpu_threads) == (32, 32, 3, 1)
+    assert (quick.resolution, quick.batch_size, quick.epochs, quick.cpu_threads) == (32, 32, 4, 1)
+    assert (quick.max_train_batches_per_epoch, quick.crop_area, quick.ema_decay) == (None, 1.0, 0.99)
     assert r.train_resolution(64) == 32 and r.train_resolution(40) == 32
     assert r.train_resolution(300) == 150
     assert Recipe(batch_size=512).peak_lr() == pytest.approx(DEFAULT_LR["rmsprop"] * 2)
@@ -84,10 +86,14 @@ def test_quick_recipe_learns_the_builtin_set() -> None:
     threads = torch.get_num_threads()
     result = train(SMALL, Recipe.cpu_quick(), data)
     assert torch.get_num_threads() == threads  # cpu_threads is scoped to the run
-    assert result.status == "ok" and result.epochs_run == 3
+    assert result.status == "ok" and result.epochs_run == 4
     assert result.accuracy >= 0.25, result
     assert result.loss_curve[-1] < result.loss_curve[0]
     assert result.wall_time_s < 60
+    # The data the commands default to (its objects vary in size and hide behind bars):
+    # still twice chance for this small model (0.27 when measured).
+    objects = train(SMALL, Recipe.cpu_quick(), load_data(BUILT_IN_DATA))
+    assert objects.status == "ok" and objects.accuracy >= 0.2, objects
 
 
 def test_same_seed_same_run(tiny_data: DataSplits) -> None:
