@@ -262,7 +262,8 @@ def _interim(outcome: Outcome, context: TrialContext) -> list[Interim]:
             or timing.median_ms is None:
         return []
     params = count_params(outcome.spec)
-    return [(stats.epoch, accuracy, context.reward(accuracy, timing.median_ms, params))
+    return [(stats.epoch, accuracy,
+             context.reward.proxy(accuracy, stats.minival_loss, timing.median_ms, params))
             for stats, accuracy in zip(training.history, training.accuracy_curve)]
 
 

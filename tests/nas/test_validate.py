@@ -100,8 +100,9 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
     proxy = frame[frame["kind"] == "proxy"]
     for name in ("minival_top1", "minival_loss", "tse", "meco"):
         assert proxy[name].notna().all(), name
-    assert proxy["minival_top1_ema"].isna().all()  # the search's proxy keeps no EMA
-    assert (proxy["minival_top1"] == proxy["accuracy"]).all()
+    # The search's CPU proxy keeps an EMA, and its accuracy is the EMA weights'.
+    assert proxy["minival_top1_ema"].notna().all()
+    assert (proxy["minival_top1_ema"] == proxy["accuracy"]).all()
     # A proxy run is scored as the search scored its own (A = the minival likelihood, the
     # default); a long training by its held-out top-1.
     record = json.loads((run / "run.json").read_text())
@@ -113,7 +114,7 @@ def test_a_validation_runs_every_job_once_and_writes_its_files(
     assert history[-1]["train_loss_sum"] == pytest.approx(
         proxy[proxy["source"] == "run"]["tse"].iloc[0])
     stats = json.loads((run / "validation.json").read_text())["statistics"]
-    assert stats["meco_vs_long"]["n"] == 3 and stats["minival_top1_ema_vs_long"] is None
+    assert stats["meco_vs_long"]["n"] == 3 and stats["minival_top1_ema_vs_long"]["n"] == 3
     assert "proxy MeCo at initialization vs long" in out
     assert "proxy -TSE (last epoch's summed training loss) vs long" in out
     monkeypatch.setattr("nas.search.ray_executor._start_ray", _never)
@@ -271,14 +272,14 @@ def test_the_long_training_is_the_search_proxy_made_long_whatever_proxy_is_valid
         return make_jobs(config, candidates, search, proxy, "synthetic", 0, 64, cuda=False,
                          threads=1, long_file=None)
 
-    same, other = plan(search), plan(search.replace(lr=0.05, epochs=4))
+    same, other = plan(search), plan(search.replace(lr=0.05, epochs=search.epochs + 1))
     assert len(same.copied) == 3 and not other.copied  # the search's runs count only for it
     assert [j.kind for j in same.jobs] == ["long"] * 6 + ["proxy"] * 6
     long = same.jobs[0].recipe
     assert (long.epochs, long.batch_size, long.eval_resolution, long.ema_decay) == \
-        (12, 64, 82, 0.9999)
+        (4 * search.epochs, 64, 82, 0.9999)
     assert [(s.epochs, s.resolution, s.randaug_magnitude, s.dropout) for s in long.stages] == \
-        [(12, 64, 0.0, 0.0)]
+        [(4 * search.epochs, 64, 0.0, 0.0)]
     assert (long.optimizer, long.lr, long.crop_area, long.max_train_batches_per_epoch) == \
         (search.optimizer, search.lr, search.crop_area, None)
     assert [j.key for j in same.jobs if j.kind == "long"] == \
