@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import platform
 import statistics
 import sys
@@ -45,6 +44,7 @@ from typing import Any
 import torch
 
 from nas.cli.validate import main as validate_main
+from nas.search.reward import likelihood
 from proxy_train.data import load_data
 from proxy_train.hardware import cpu_model
 from proxy_train.loop import train
@@ -152,7 +152,7 @@ def readout(rows: list[dict[str, Any]], how: str) -> list[dict[str, Any]] | None
         elif how == "likelihood":
             if not history or history[-1].get("minival_loss") is None:
                 return None
-            value = math.exp(-history[-1]["minival_loss"])
+            value = likelihood(history[-1]["minival_loss"])
         else:
             values = [_evaluated(e) for e in history[-2:]]
             if len(values) < 2:

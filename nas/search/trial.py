@@ -32,6 +32,7 @@ from proxy_train.recipe import Recipe
 from proxy_train.step import describe_failure
 from proxy_train.timing import StepTiming, time_training_step
 from results.rows import Outcome
+from results.signals import final_signals
 from search_space.codec import decode, encode
 from search_space.cost import count_params
 from search_space.spec import ArchSpec
@@ -114,7 +115,8 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
                                                  f"{progress.epochs_run}")
         return bool(report(progress.epochs_run, outcome(
             training=interim, reward=context.reward.proxy(
-                progress.accuracy, _minival_loss(progress), timing.median_ms, params))))
+                progress.accuracy, final_signals(progress)["minival_loss"], timing.median_ms,
+                params))))
 
     try:
         target = resolve_hardware(context.hardware)
@@ -130,14 +132,11 @@ def evaluate(job: Job, context: TrialContext, data: DataSplits,
     reward = None
     if training is not None and training.ok and timing is not None \
             and timing.median_ms is not None:
-        reward = context.reward.proxy(training.accuracy, _minival_loss(training),
+        reward = context.reward.proxy(training.accuracy,
+                                      final_signals(training)["minival_loss"],
                                       timing.median_ms, params)
     return outcome(training=training, failure=failure, reward=reward)
 
-
-def _minival_loss(training: TrainResult) -> float | None:
-    """The minival loss after the last epoch run (None before any)."""
-    return training.history[-1].minival_loss if training.history else None
 
 
 def time_reference(spec: ArchSpec, context: TrialContext) -> StepTiming:

@@ -65,11 +65,13 @@ def job_row(job: ValidationJob, outcome: JobOutcome, context: JobContext) -> dic
     c, ok = job.candidate, outcome.status == "ok"
     accuracy = outcome.accuracy if ok else None
     # A proxy run is scored as the search scores it; a long training by its held-out top-1.
-    reward = context.reward(accuracy, c.step_time_ms, c.params) if ok else None
+    reward = None
+    if ok:
+        reward = (context.reward.proxy(accuracy, outcome.signals.get("minival_loss"),
+                                       c.step_time_ms, c.params) if job.kind == PROXY
+                  else context.reward(accuracy, c.step_time_ms, c.params))
     interim_epoch = interim_accuracy = interim_reward = None
     if job.kind == PROXY:
-        reward = context.reward.proxy(accuracy, outcome.signals.get("minival_loss"),
-                                      c.step_time_ms, c.params) if ok else None
         interim_epoch = asha_grace_epoch(job.recipe.epochs)
         if len(outcome.curve) >= interim_epoch and ok:
             interim_accuracy = outcome.curve[interim_epoch - 1]
